@@ -1,0 +1,63 @@
+"""Verivali: an OpenRosa form server that verifies and validates Indonesia's welfare registry.
+
+`create_app()` is the only place that knows every service and blueprint.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from server import http, services
+from server.accounts.digest import DigestAuthority, MemoryNonceCounts, NonceCounts, RedisNonceCounts
+from server.config import Settings, load_settings
+from server.db import Database
+from server.jobs import make_queue
+from server.openrosa.auth import BasicCache
+from server.storage import BlobStore
+
+__version__ = "0.1.0"
+
+
+def build_services(settings: Settings) -> services.Services:
+    """Create the shared services for one instance (also used by the CLI without Flask)."""
+    store = BlobStore(settings.blob_dir, settings.tmp_dir)
+    store.ensure_dirs()
+    counts: NonceCounts = MemoryNonceCounts()
+    if settings.redis_url:
+        from redis import Redis
+
+        counts = RedisNonceCounts(Redis.from_url(settings.redis_url))
+    return services.Services(
+        settings=settings,
+        db=Database(settings),
+        store=store,
+        digest=DigestAuthority(settings.secret_key, settings.realm, settings.digest_nonce_ttl,
+                               counts),
+        basic_cache=BasicCache(),
+        jobs=make_queue(settings.redis_url),
+    )
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The WSGI application."""
+    settings = settings or load_settings()
+    app = Flask(__name__, template_folder="../templates")
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=None)
+    if settings.trust_proxy:
+        # Behind nginx/Caddy: honour X-Forwarded-Proto/Host so https is detected (Basic auth
+        # is accepted only over https) and absolute URLs point at the public address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    svc = build_services(settings)
+    services.install(app, svc)
+    http.install(app)
+
+    from server.openrosa.views import bp as openrosa_bp
+    from server.web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(openrosa_bp)
+    logging.getLogger("server").setLevel(logging.INFO)
+    return app

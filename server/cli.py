@@ -1,0 +1,279 @@
+"""The `verivali` command (also `python -m server`): set-up, serving and administration.
+
+Scriptable: results go to stdout one per line, errors to stderr as one line with a
+non-zero exit, and every command has --help.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.orm import Session
+
+from server import build_services, problems
+from server.accounts import queries as account_queries
+from server.accounts import service as accounts
+from server.config import Settings, SettingsError, load_settings
+from server.forms import queries as form_queries
+from server.forms import service as forms_service
+from server.problems import ProblemError
+from server.services import Services
+
+
+class CliError(Exception):
+    """A one-line error for the user of the command line."""
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+@contextmanager
+def _unit_of_work(need_schema: bool = True) -> Iterator[tuple[Services, Session]]:
+    svc = build_services(_settings())
+    try:
+        if need_schema and not svc.db.has_schema():
+            raise CliError(f"no database at {svc.settings.database_url.split('@')[-1]}; "
+                           "run 'verivali init' first")
+        with svc.db.transaction() as session:
+            yield svc, session
+    finally:
+        svc.db.dispose()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="verivali", prog_name="verivali")
+def cli() -> None:
+    """Verivali: OpenRosa form server that checks submissions against the welfare registry."""
+
+
+@cli.command()
+def init() -> None:
+    """Create the data directory and database tables (safe to run again)."""
+    svc = build_services(_settings())
+    try:
+        svc.db.create_all()
+        removed = svc.store.clean_tmp()
+    finally:
+        svc.db.dispose()
+    click.echo(f"initialised {svc.settings.data_dir}"
+               + (f" (removed {removed} unfinished uploads)" if removed else ""))
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default VERIVALI_HOST or 0.0.0.0).")
+@click.option("--port", type=int, default=None, help="Port (default VERIVALI_PORT or 8000).")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
+@click.option("--dev", is_flag=True, help="Use Flask's development server (never in production).")
+def serve(host: str | None, port: int | None, workers: int | None, dev: bool) -> None:
+    """Serve the web UI and the OpenRosa endpoints (gunicorn)."""
+    from server.serving import run_dev, run_gunicorn
+
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    if not 0 < port < 65536:
+        raise CliError(f"port must be between 1 and 65535, got {port}")
+    if dev:
+        run_dev(host, port)
+    else:
+        run_gunicorn(settings, host, port, workers)
+
+
+@cli.command()
+def demo() -> None:
+    """Load the demo: a project, demo users and the forms in forms/ (idempotent)."""
+    from server.demo import load_demo, print_demo
+
+    with _unit_of_work() as (svc, session):
+        summary = load_demo(svc, session, Path("forms"))
+    print_demo(summary, svc.settings)
+
+
+@cli.group()
+def projects() -> None:
+    """Create and list projects."""
+
+
+@projects.command("add")
+@click.argument("name")
+def projects_add(name: str) -> None:
+    """Create a project and print its ID."""
+    with _unit_of_work() as (_svc, session):
+        project = accounts.do_create_project(session, name)
+        project_id = project.id
+    click.echo(project_id)
+
+
+@projects.command("list")
+def projects_list() -> None:
+    """List projects as ID<TAB>name."""
+    with _unit_of_work() as (_svc, session):
+        for project in account_queries.all_projects(session):
+            click.echo(f"{project.id}\t{project.name}")
+
+
+@cli.group()
+def users() -> None:
+    """Create users and enumerator tokens."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["admin", "designer", "supervisor",
+                                                          "enumerator"]))
+@click.option("--project", "project_id", type=int, help="Project the user works in.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_add(name: str, role: str, project_id: int | None, password_stdin: bool) -> None:
+    """Create a user. Without --password-stdin a password is generated and printed once."""
+    import secrets
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        generated = False
+    else:
+        password = secrets.token_urlsafe(12)
+        generated = True
+    with _unit_of_work() as (svc, session):
+        accounts.do_create_user(session, name, role, svc.settings.realm, password=password,
+                                project_id=project_id)
+    click.echo(f"created {name} ({role})")
+    if generated:
+        click.echo(f"password: {password}")
+
+
+@users.command("token")
+@click.argument("name")
+@click.option("--reissue", is_flag=True, help="Revoke the current token and issue a new one.")
+def users_token(name: str, reissue: bool) -> None:
+    """Print the enumerator's Collect server URL(s) with their token."""
+    from server.serving import public_base_url
+
+    with _unit_of_work() as (svc, session):
+        user = account_queries.user_by_username(session, name)
+        if user is None:
+            raise ProblemError(problems.USER_NOT_FOUND, username=name)
+        token = user.token if user.token and not reissue else accounts.do_issue_token(session, user)
+        project_ids = account_queries.member_project_ids(session, user.id)
+        if not project_ids:
+            raise CliError(f"{name} belongs to no project; add them with 'users add --project'")
+        base = public_base_url(svc.settings)
+    for project_id in project_ids:
+        click.echo(f"{base}/v1/key/{token}/projects/{project_id}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users as username<TAB>role<TAB>project IDs."""
+    with _unit_of_work() as (_svc, session):
+        for user in account_queries.all_users(session):
+            ids = ",".join(str(p) for p in account_queries.member_project_ids(session, user.id))
+            click.echo(f"{user.username}\t{user.role}\t{ids}")
+
+
+@cli.group()
+def forms() -> None:
+    """Publish forms and change their state."""
+
+
+@forms.command("publish")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--project", "project_id", type=int, required=True, help="Project ID.")
+@click.option("--media", "media", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A media file for the form (CSV, image...); repeat for several.")
+def forms_publish(path: Path, project_id: int, media: tuple[Path, ...]) -> None:
+    """Convert an XLSForm (.xlsx .xls .csv .md), check it with JavaRosa and publish it."""
+    for file in (path, *media):
+        if not file.is_file():
+            raise CliError(f"no such file: {file}")
+    with _unit_of_work() as (svc, session):
+        result = forms_service.do_publish_form(
+            session, svc.settings, svc.store, project_id, path, list(media)
+        )
+        line = _publish_line(result)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for name in result.missing_media:
+        click.echo(f"warning: the form uses {name} but it was not uploaded (--media)", err=True)
+    click.echo(line)
+
+
+def _publish_line(result: forms_service.PublishResult) -> str:
+    state = "published" if result.created else "unchanged"
+    checked = ""
+    if result.javarosa is not None:
+        checked = " (JavaRosa: ok)" if result.javarosa.ran else " (JavaRosa: not run, no Java)"
+    return (f"{state} {result.form.xml_form_id} version {result.version.version} "
+            f"md5:{result.version.md5}{checked}")
+
+
+@forms.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of columns.")
+def forms_list(as_json: bool) -> None:
+    """List forms as project<TAB>form ID<TAB>version<TAB>state<TAB>title."""
+    with _unit_of_work() as (_svc, session):
+        rows = [
+            {"project_id": p.id, "form_id": f.xml_form_id, "version": v.version if v else "",
+             "state": f.state, "title": v.title if v else "", "md5": v.md5 if v else ""}
+            for f, v, p in form_queries.all_forms_with_projects(session)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo("\t".join(str(row[k]) for k in ("project_id", "form_id", "version", "state",
+                                                    "title")))
+
+
+@forms.command("state")
+@click.argument("form_id")
+@click.argument("state", type=click.Choice(["open", "closing", "closed"]))
+@click.option("--project", "project_id", type=int, help="Needed when several projects use the ID.")
+def forms_state(form_id: str, state: str, project_id: int | None) -> None:
+    """Open, close for new downloads (closing) or close a form."""
+    with _unit_of_work() as (_svc, session):
+        candidates = form_queries.forms_by_xml_id(
+            session, form_id, [project_id] if project_id is not None else None
+        )
+        if not candidates:
+            raise ProblemError(problems.FORM_NOT_FOUND, form_id=form_id)
+        if len(candidates) > 1:
+            raise CliError(f"form {form_id} exists in several projects; add --project")
+        forms_service.do_set_form_state(session, candidates[0], state)
+    click.echo(f"{form_id} {state}")
+
+
+def _fail(message: str, code: int) -> None:
+    one_line = " ".join(message.split())
+    click.echo(f"verivali: error: {one_line}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; every failure is one line on stderr and a non-zero exit."""
+    try:
+        result: Any = cli.main(args=argv, prog_name="verivali", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        sys.exit(2)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        _fail(exc.format_message() + hint, 2)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code or 1)
+    except click.Abort:
+        _fail("aborted", 130)
+    except (CliError, SettingsError) as exc:
+        _fail(str(exc), 1)
+    except ProblemError as exc:
+        _fail(exc.message("en"), 1)
+    except OSError as exc:
+        _fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), 1)
+    if isinstance(result, int) and result:
+        sys.exit(result)

@@ -1,0 +1,107 @@
+"""The database engine, sessions, and the one place a unit of work is committed.
+
+SQLite runs in WAL mode with full fsync and foreign keys on; PostgreSQL through psycopg 3.
+A unit of work (`transaction()`) commits once, then runs the callbacks registered with
+`after_commit()` (used to enqueue jobs), so nothing is sent out for data that did not land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.config import Settings
+from server.models import Base
+
+_AFTER_COMMIT = "verivali_after_commit"
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from pysqlite; the "begin" listener below emits BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk before we acknowledge a submission to Collect.
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the write lock at BEGIN, so two writers queue on busy_timeout instead
+    # of one failing when it upgrades a read snapshot that another writer has moved past.
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(settings: Settings) -> Engine:
+    """Create the engine for the configured database."""
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            settings.database_url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(settings.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+class Database:
+    """Engine plus session factories (read and write) for one instance of the server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.write_sessions = sessionmaker(
+            self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
+        )
+
+    def create_all(self) -> None:
+        """Create missing tables (idempotent)."""
+        Base.metadata.create_all(self.engine)
+
+    def has_schema(self) -> bool:
+        return inspect(self.engine).has_table("users")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[Session]:
+        """One unit of work: commit at the end, roll back on error, then run after-commit hooks."""
+        session = (self.write_sessions if write else self.sessions)()
+        try:
+            yield session
+            commit(session)
+        except BaseException:
+            rollback(session)
+            raise
+        finally:
+            session.close()
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction has committed (never if it rolls back)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def commit(session: Session) -> None:
+    """Commit the session, then run its after-commit callbacks."""
+    session.commit()
+    callbacks = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        callback()
+
+
+def rollback(session: Session) -> None:
+    """Roll back and forget the after-commit callbacks."""
+    session.info.pop(_AFTER_COMMIT, None)
+    session.rollback()

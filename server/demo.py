@@ -1,0 +1,115 @@
+"""Demo data for `make run`: one project, one user per role, and the forms shipped in forms/.
+
+Passwords are generated on the first run and kept (mode 0600) in the data directory, so a
+demo server reachable on the network never runs with a password printed in our docs.
+Form media live in forms/media/<form file stem>/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from sqlalchemy.orm import Session
+
+from server.accounts import queries as account_queries
+from server.accounts import service as accounts
+from server.config import Settings
+from server.forms.service import do_publish_form
+from server.forms.xlsform import SUFFIXES
+from server.services import Services
+
+PROJECT = "Demo Kota Malang"
+USERS = (
+    ("admin", "admin"),
+    ("desainer", "designer"),
+    ("koordinator1", "supervisor"),
+    ("pencacah1", "enumerator"),
+    ("pencacah2", "enumerator"),
+)
+
+
+@dataclass
+class DemoSummary:
+    project_id: int
+    passwords: dict[str, str]
+    tokens: dict[str, str]
+    forms: list[str] = field(default_factory=list)
+
+
+def _passwords(settings: Settings) -> dict[str, str]:
+    path = settings.data_dir / "demo_credentials.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        stored = {}
+    changed = False
+    for username, _role in USERS:
+        if username not in stored:
+            stored[username] = secrets.token_urlsafe(9)
+            changed = True
+    if changed:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle, indent=2)
+    return {username: stored[username] for username, _ in USERS}
+
+
+def form_files(forms_dir: Path) -> list[Path]:
+    """The XLSForms shipped in forms/ (not their media)."""
+    if not forms_dir.is_dir():
+        return []
+    return sorted(p for p in forms_dir.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+
+
+def load_demo(svc: Services, session: Session, forms_dir: Path) -> DemoSummary:
+    """Create what is missing of the demo; never touches existing data."""
+    settings = svc.settings
+    project = account_queries.project_by_name(session, PROJECT)
+    if project is None:
+        project = accounts.do_create_project(session, PROJECT)
+    passwords = _passwords(settings)
+    tokens = {}
+    for username, role in USERS:
+        user = account_queries.user_by_username(session, username)
+        if user is None:
+            user = accounts.do_create_user(session, username, role, settings.realm,
+                                           password=passwords[username], project_id=project.id)
+        if role == "enumerator":
+            tokens[username] = user.token or accounts.do_issue_token(session, user)
+    summary = DemoSummary(project.id, passwords, tokens)
+    for path in form_files(forms_dir):
+        media_dir = forms_dir / "media" / path.stem
+        media = sorted(p for p in media_dir.iterdir() if p.is_file()) if media_dir.is_dir() else []
+        result = do_publish_form(session, settings, svc.store, project.id, path, media)
+        summary.forms.append(f"{result.form.xml_form_id} {result.version.version}")
+    return summary
+
+
+def print_demo(summary: DemoSummary, settings: Settings) -> None:
+    """Tell the person at the terminal how to point ODK Collect at this server."""
+    from server.serving import public_base_url
+
+    base = public_base_url(settings)
+    pid = summary.project_id
+    echo = click.echo
+    echo("")
+    echo("Verivali demo ready / demo siap")
+    echo(f"  forms: {', '.join(summary.forms) or '(none in forms/)'}")
+    echo(f"  web:   {base}/")
+    echo("")
+    echo("ODK Collect / KoboCollect — server URL with the enumerator's token (no password):")
+    for username, token in summary.tokens.items():
+        echo(f"  {username}: {base}/v1/key/{token}/projects/{pid}")
+    echo("")
+    echo("Or with username and password (ODK Central layout, or KoBoCAT layout at the root):")
+    echo(f"  server URL: {base}/v1/projects/{pid}    or    {base}/")
+    for username, password in summary.passwords.items():
+        echo(f"  {username:<13} {password}")
+    echo(f"(passwords are kept in {settings.data_dir / 'demo_credentials.json'})")
+    echo("")

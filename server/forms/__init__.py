@@ -1,0 +1,1 @@
+"""Form definitions: converting XLSForms, checking them with JavaRosa, versions and media."""

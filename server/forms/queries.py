@@ -1,0 +1,122 @@
+"""Queries over forms, their versions and media. All SQL about forms lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from server.models import Form, FormMedia, FormVersion, Project
+
+
+@dataclass(frozen=True)
+class ListedForm:
+    """A form as formList shows it: identity and the current version's hash, no XML."""
+
+    form_pk: int
+    project_id: int
+    xml_form_id: str
+    state: str
+    version_id: int
+    version: str
+    title: str
+    md5: str
+    has_media: bool
+
+
+def _listed_select():  # type: ignore[no-untyped-def]
+    has_media = exists().where(FormMedia.form_version_id == FormVersion.id)
+    return (
+        select(
+            Form.id, Form.project_id, Form.xml_form_id, Form.state, FormVersion.id,
+            FormVersion.version, FormVersion.title, FormVersion.md5, has_media,
+        )
+        .join(FormVersion, FormVersion.id == Form.current_version_id)
+        .order_by(Form.project_id, Form.xml_form_id)
+    )
+
+
+def listed_forms(
+    session: Session, project_ids: Sequence[int] | None, states: Sequence[str]
+) -> list[ListedForm]:
+    """Forms in the given projects (None = all) whose state is in `states`."""
+    query = _listed_select().where(Form.state.in_(states))
+    if project_ids is not None:
+        query = query.where(Form.project_id.in_(project_ids))
+    return [ListedForm(*row) for row in session.execute(query)]
+
+
+def form_by_xml_id(session: Session, project_id: int, xml_form_id: str) -> Form | None:
+    return session.scalar(
+        select(Form).where(Form.project_id == project_id, Form.xml_form_id == xml_form_id)
+    )
+
+
+def forms_by_xml_id(
+    session: Session, xml_form_id: str, project_ids: Sequence[int] | None
+) -> list[Form]:
+    query = select(Form).where(Form.xml_form_id == xml_form_id).order_by(Form.id)
+    if project_ids is not None:
+        query = query.where(Form.project_id.in_(project_ids))
+    return list(session.scalars(query))
+
+
+def form_by_id(session: Session, form_id: int) -> Form | None:
+    return session.get(Form, form_id)
+
+
+def version_by_id(session: Session, version_id: int) -> FormVersion | None:
+    return session.get(FormVersion, version_id)
+
+
+def version_by_string(session: Session, form_id: int, version: str) -> FormVersion | None:
+    return session.scalar(
+        select(FormVersion).where(FormVersion.form_id == form_id, FormVersion.version == version)
+    )
+
+
+def version_facts(session: Session, form_id: int, version: str) -> tuple[int, list[str]] | None:
+    """(version id, binary field paths) without loading the form's XML."""
+    row = session.execute(
+        select(FormVersion.id, FormVersion.binary_fields).where(
+            FormVersion.form_id == form_id, FormVersion.version == version
+        )
+    ).first()
+    return (row[0], list(row[1])) if row else None
+
+
+def count_versions_with_prefix(session: Session, form_id: int, prefix: str) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                FormVersion.form_id == form_id, FormVersion.version.startswith(prefix)
+            )
+        )
+        or 0
+    )
+
+
+def media_of_version(session: Session, version_id: int) -> list[FormMedia]:
+    return list(
+        session.scalars(
+            select(FormMedia).where(FormMedia.form_version_id == version_id).order_by(FormMedia.name)
+        )
+    )
+
+
+def media_by_name(session: Session, version_id: int, name: str) -> FormMedia | None:
+    return session.scalar(
+        select(FormMedia).where(FormMedia.form_version_id == version_id, FormMedia.name == name)
+    )
+
+
+def all_forms_with_projects(session: Session) -> list[tuple[Form, FormVersion | None, Project]]:
+    rows = session.execute(
+        select(Form, FormVersion, Project)
+        .outerjoin(FormVersion, FormVersion.id == Form.current_version_id)
+        .join(Project, Project.id == Form.project_id)
+        .order_by(Form.id)
+    )
+    return [(f, v, p) for f, v, p in rows]

@@ -1,0 +1,191 @@
+"""Publishing forms and changing their state: check_* validates, do_* writes and audits.
+
+A publish converts the XLSForm, stores its media, and creates a new version only when the
+content changed. Versions are immutable: the XML served for a version (and so its md5) never
+changes. Designers who leave `version` empty get one assigned (YYYYMMDDNN, ODK's advice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from server import audit, blobs, problems
+from server.accounts import queries as account_queries
+from server.config import Settings
+from server.forms import queries
+from server.forms.javarosa import ValidationResult, validate_xform
+from server.forms.xform import XFormError, read_facts
+from server.forms.xlsform import Converted, XLSFormError, convert_xlsform
+from server.models import FORM_STATES, Form, FormMedia, FormVersion, utcnow
+from server.problems import ProblemError
+from server.storage import BlobInfo, BlobStore
+
+_MEDIA_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
+
+
+@dataclass
+class MediaInput:
+    """A media file to attach to a form, already stored by content."""
+
+    name: str
+    blob: BlobInfo
+    content_type: str
+
+
+@dataclass
+class PublishResult:
+    """What a publish did."""
+
+    form: Form
+    version: FormVersion
+    created: bool
+    warnings: list[str] = field(default_factory=list)
+    javarosa: ValidationResult | None = None
+    missing_media: list[str] = field(default_factory=list)
+
+
+def check_media_name(name: str) -> str:
+    """A media name is a plain file name: no directories, no control characters."""
+    if not _MEDIA_NAME.match(name) or name in {".", ".."} or name.startswith("."):
+        raise ProblemError(problems.INVALID_INPUT, field="media", reason=f"bad file name {name!r}")
+    return name
+
+
+def store_media(store: BlobStore, path: Path, limit: int) -> MediaInput:
+    """Copy a media file into the blob store."""
+    name = check_media_name(path.name)
+    try:
+        with path.open("rb") as handle:
+            info = store.put_stream(handle, limit=limit)
+    except ValueError:
+        raise ProblemError(problems.TOO_LARGE, limit_mb=limit // 1_000_000) from None
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return MediaInput(name=name, blob=info, content_type=content_type)
+
+
+def _content_hash(xml: str, media: list[MediaInput]) -> str:
+    digest = hashlib.sha256(xml.encode("utf-8"))
+    for item in sorted(media, key=lambda m: m.name):
+        digest.update(f"\n{item.name}:{item.blob.sha256}".encode())
+    return digest.hexdigest()
+
+
+def _auto_version(session: Session, form: Form | None) -> str:
+    prefix = datetime.now(UTC).strftime("%Y%m%d")
+    taken = queries.count_versions_with_prefix(session, form.id, prefix) if form else 0
+    return f"{prefix}{taken + 1:02d}"
+
+
+def _convert(source: Path) -> Converted:
+    try:
+        return convert_xlsform(source)
+    except XLSFormError as exc:
+        raise ProblemError(problems.XLSFORM_INVALID, details="\n".join(exc.messages)) from None
+
+
+def do_publish_form(
+    session: Session,
+    settings: Settings,
+    store: BlobStore,
+    project_id: int,
+    source: Path,
+    media_paths: list[Path] | None = None,
+    actor_id: int | None = None,
+) -> PublishResult:
+    """Publish the XLSForm at `source` (with media files) into a project."""
+    if account_queries.project_by_id(session, project_id) is None:
+        raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=project_id)
+    converted = _convert(source)
+    try:
+        facts = read_facts(converted.xml.encode("utf-8"))
+    except XFormError as exc:
+        raise ProblemError(problems.XLSFORM_INVALID, details=str(exc)) from None
+
+    media = [store_media(store, p, settings.max_form_upload_bytes) for p in media_paths or []]
+    if converted.itemsets:
+        info = store.put_bytes(converted.itemsets.encode("utf-8"))
+        media.append(MediaInput("itemsets.csv", info, "text/csv"))
+    if len({m.name for m in media}) != len(media):
+        raise ProblemError(problems.INVALID_INPUT, field="media", reason="duplicate file names")
+
+    form = queries.form_by_xml_id(session, project_id, facts.form_id)
+    content_hash = _content_hash(converted.xml, media)
+    current = queries.version_by_id(session, form.current_version_id) if form and \
+        form.current_version_id else None
+    warnings = list(converted.warnings)
+    missing = [name for name in facts.media_names if name not in {m.name for m in media}]
+    if current is not None and current.content_hash == content_hash:
+        return PublishResult(form, current, created=False, warnings=warnings,
+                             missing_media=missing)  # type: ignore[arg-type]
+
+    version = converted.designer_version or _auto_version(session, form)
+    if form is not None and queries.version_by_string(session, form.id, version) is not None:
+        raise ProblemError(problems.FORM_VERSION_EXISTS, version=version, form_id=facts.form_id)
+    xml = converted.render(version)
+    javarosa = None
+    if settings.java_validate:
+        javarosa = validate_xform(xml, settings.tmp_dir)
+        if not javarosa.ok:
+            raise ProblemError(problems.XFORM_INVALID, details="\n".join(javarosa.errors))
+        warnings.extend(javarosa.warnings)
+
+    source_blob = store.put_bytes(source.read_bytes())
+    for info in [source_blob, *(m.blob for m in media)]:
+        blobs.remember(session, info)
+    if form is None:
+        form = Form(project_id=project_id, xml_form_id=facts.form_id, state="open")
+        session.add(form)
+        session.flush()
+    row = FormVersion(
+        form_id=form.id,
+        version=version,
+        title=facts.title,
+        xml=xml,
+        md5=hashlib.md5(xml, usedforsecurity=False).hexdigest(),
+        content_hash=content_hash,
+        source_name=source.name,
+        source_sha256=source_blob.sha256,
+        binary_fields=facts.binary_fields,
+        media_names=facts.media_names,
+        warnings=warnings,
+        published_by_id=actor_id,
+    )
+    session.add(row)
+    session.flush()
+    for item in media:
+        session.add(
+            FormMedia(
+                form_version_id=row.id, name=item.name, blob_sha256=item.blob.sha256,
+                md5=item.blob.md5, size=item.blob.size, content_type=item.content_type,
+            )
+        )
+    form.current_version_id = row.id
+    form.updated_at = utcnow()
+    audit.record(session, actor_id, "form.publish", "form", form.id, version=version,
+                 md5=row.md5, media=[m.name for m in media])
+    return PublishResult(form, row, created=True, warnings=warnings, javarosa=javarosa,
+                         missing_media=missing)
+
+
+def check_form_state(state: str) -> str:
+    if state not in FORM_STATES:
+        raise ProblemError(
+            problems.INVALID_INPUT, field="state", reason=f"must be one of {', '.join(FORM_STATES)}"
+        )
+    return state
+
+
+def do_set_form_state(session: Session, form: Form, state: str, actor_id: int | None = None) -> None:
+    check_form_state(state)
+    if form.state == state:
+        return
+    audit.record(session, actor_id, "form.state", "form", form.id, old=form.state, new=state)
+    form.state = state
+    form.updated_at = utcnow()

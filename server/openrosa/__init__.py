@@ -1,0 +1,1 @@
+"""The OpenRosa protocol: form lists, manifests, media and submissions for ODK Collect."""

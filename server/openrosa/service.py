@@ -1,0 +1,287 @@
+"""Receiving a submission: the decision tree (new, split part, duplicate, conflict, edit).
+
+`decide()` is the pure decision, written once and tested on its own; `do_receive_submission`
+carries it out: keep referenced files durable, then write the rows in the caller's unit of
+work, which commits before Collect gets its 201.
+
+ODK Central's decisions are the reference (docs.getodk.org/openrosa-form-submission):
+- new instanceID: create a submission; expected attachments not sent are recorded missing;
+- same instanceID with byte-identical XML: add files still missing (split uploads) — 201 if
+  anything new arrived, else 202 "duplicate" as KoBoCAT answers;
+- same instanceID, different XML: 409; instanceID of a deleted submission: 409;
+- deprecatedID naming the current version: a new version (review state "edited"), files not
+  re-sent carried forward; unknown deprecatedID: 404; an older version: 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+from sqlalchemy.orm import Session
+
+from server import audit, blobs, problems
+from server.forms import queries as form_queries
+from server.models import (
+    Form,
+    Submission,
+    SubmissionAttachment,
+    SubmissionVersion,
+    utcnow,
+)
+from server.openrosa import queries
+from server.openrosa.envelope import Envelope
+from server.problems import ProblemError
+from server.storage import BlobInfo, BlobStore, HashingFile
+
+_PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
+
+
+class Outcome(Enum):
+    CREATED = "created"
+    PART_ADDED = "part_added"
+    DUPLICATE = "duplicate"
+    EDITED = "edited"
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the database holds for an instanceID (or a deprecatedID)."""
+
+    xml_sha256: str
+    deleted: bool
+    is_current: bool
+
+
+def decide(xml_sha256: str, envelope: Envelope, same_id: Known | None,
+           deprecated: Known | None) -> str:
+    """Return "same", "edit" or "create", or raise the declared problem.
+
+    `deprecated` is what the deprecatedID names (None if it names nothing or is absent).
+    """
+    if same_id is not None:
+        if same_id.deleted:
+            raise ProblemError(problems.SUBMISSION_DELETED, instance_id=envelope.instance_id)
+        if same_id.xml_sha256 != xml_sha256:
+            raise ProblemError(problems.INSTANCE_CONFLICT, instance_id=envelope.instance_id)
+        return "same"
+    if envelope.deprecated_id:
+        if deprecated is None:
+            raise ProblemError(problems.DEPRECATED_NOT_FOUND, deprecated_id=envelope.deprecated_id)
+        if deprecated.deleted:
+            raise ProblemError(problems.SUBMISSION_DELETED, instance_id=envelope.deprecated_id)
+        if not deprecated.is_current:
+            raise ProblemError(problems.DEPRECATED_STALE, deprecated_id=envelope.deprecated_id)
+        return "edit"
+    return "create"
+
+
+@dataclass
+class UploadedPart:
+    """A file part of the request, already streamed to a temporary file."""
+
+    name: str
+    file: HashingFile
+    content_type: str
+
+
+@dataclass
+class Incoming:
+    """One POST to /submission as the view parsed it."""
+
+    xml: bytes
+    envelope: Envelope
+    parts: dict[str, UploadedPart]
+    incomplete: bool
+    device_id: str | None
+    user_agent: str | None
+
+
+@dataclass
+class Receipt:
+    """What happened, for the OpenRosa answer."""
+
+    outcome: Outcome
+    submission_id: int
+    version_id: int
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> int:
+        return 202 if self.outcome is Outcome.DUPLICATE else 201
+
+    def message(self) -> str:
+        if self.outcome is Outcome.DUPLICATE:
+            return "Kiriman ini sudah diterima sebelumnya. Terima kasih."
+        if self.outcome is Outcome.EDITED:
+            text = "Perbaikan kiriman berhasil diterima."
+        else:
+            text = "Data berhasil diterima."
+        if self.missing:
+            text += f" Masih menunggu {len(self.missing)} berkas: {', '.join(self.missing[:5])}."
+        return text
+
+
+def plain_part_name(name: str | None) -> str | None:
+    """A part's file name if it is a plain name (no path, no control characters), else None."""
+    if not name or not _PLAIN_NAME.match(name) or name in {".", ".."}:
+        return None
+    return name
+
+
+def keep_referenced_parts(store: BlobStore, incoming: Incoming) -> dict[str, tuple[BlobInfo, str]]:
+    """Make durable every part whose name the instance mentions; ignore the rest."""
+    kept: dict[str, tuple[BlobInfo, str]] = {}
+    for name, part in incoming.parts.items():
+        if name in incoming.envelope.leaf_values:
+            kept[name] = (store.keep(part.file), part.content_type)
+    return kept
+
+
+def _known(version: SubmissionVersion, submission: Submission) -> Known:
+    return Known(
+        xml_sha256=version.xml_sha256,
+        deleted=submission.deleted_at is not None,
+        is_current=submission.current_version_id == version.id,
+    )
+
+
+def _attach(session: Session, version_id: int, name: str, blob: tuple[BlobInfo, str] | None,
+            ) -> SubmissionAttachment:
+    row = SubmissionAttachment(submission_version_id=version_id, name=name)
+    if blob is not None:
+        _fill(session, row, blob)
+    session.add(row)
+    return row
+
+
+def _fill(session: Session, row: SubmissionAttachment, blob: tuple[BlobInfo, str]) -> None:
+    info, content_type = blob
+    blobs.remember(session, info)
+    row.blob_sha256 = info.sha256
+    row.size = info.size
+    row.content_type = content_type[:100]
+    row.received_at = utcnow()
+
+
+def do_receive_submission(
+    session: Session,
+    store: BlobStore,
+    form: Form,
+    actor_id: int | None,
+    incoming: Incoming,
+) -> Receipt:
+    """Carry out the decision for one POST; the caller commits."""
+    envelope = incoming.envelope
+    # Files first, before the first query opens the write transaction.
+    kept = keep_referenced_parts(store, incoming)
+    if form.state == "closed":
+        raise ProblemError(problems.FORM_CLOSED, form_id=form.xml_form_id)
+    facts = form_queries.version_facts(session, form.id, envelope.version)
+    if facts is None:
+        raise ProblemError(
+            problems.FORM_VERSION_NOT_FOUND, version=envelope.version or "(kosong)",
+            form_id=form.xml_form_id,
+        )
+    form_version_id, binary_fields = facts
+    expected = envelope.attachment_names(binary_fields)
+    xml_sha256 = hashlib.sha256(incoming.xml).hexdigest()
+
+    found = queries.version_by_instance(session, form.id, envelope.instance_id)
+    target = None
+    if found is None and envelope.deprecated_id:
+        target = queries.version_by_instance(session, form.id, envelope.deprecated_id)
+    decision = decide(
+        xml_sha256, envelope,
+        _known(*found) if found else None,
+        _known(*target) if target else None,
+    )
+
+    if decision == "same":
+        version, submission = found  # type: ignore[misc]
+        return _add_parts(session, version, submission, expected, kept, incoming)
+
+    submission: Submission
+    now = utcnow()
+    if decision == "edit":
+        previous, submission = target  # type: ignore[misc]
+        outcome = Outcome.EDITED
+        submission.review_state = "edited"
+        submission.updated_at = now
+    else:
+        previous = None
+        outcome = Outcome.CREATED
+        submission = Submission(
+            form_id=form.id, instance_id=envelope.instance_id, submitter_id=actor_id,
+            device_id=incoming.device_id, review_state="received", created_at=now,
+            updated_at=now,
+        )
+        session.add(submission)
+        session.flush()
+    version = SubmissionVersion(
+        submission_id=submission.id, form_id=form.id, form_version_id=form_version_id,
+        instance_id=envelope.instance_id, deprecated_id=envelope.deprecated_id,
+        instance_name=envelope.instance_name, xml=incoming.xml, xml_sha256=xml_sha256,
+        encrypted=envelope.encrypted, complete=not incoming.incomplete,
+        submitter_id=actor_id, device_id=incoming.device_id,
+        user_agent=(incoming.user_agent or "")[:500] or None, created_at=now,
+    )
+    session.add(version)
+    session.flush()
+    carried = _carried_files(session, previous.id) if previous is not None else {}
+    missing = []
+    for name in expected:
+        blob = kept.get(name) or carried.get(name)
+        _attach(session, version.id, name, blob)
+        if blob is None:
+            missing.append(name)
+    submission.current_version_id = version.id
+    audit.record(
+        session, actor_id, "submission.update" if previous else "submission.create",
+        "submission", submission.id, instance_id=envelope.instance_id,
+        form_version_id=form_version_id, missing=len(missing),
+    )
+    return Receipt(outcome, submission.id, version.id, missing)
+
+
+def _carried_files(session: Session, version_id: int) -> dict[str, tuple[BlobInfo, str]]:
+    """Files of the previous version, to carry forward into an edit."""
+    carried = {}
+    for row in queries.attachments_of_version(session, version_id):
+        if row.blob_sha256:
+            info = BlobInfo(sha256=row.blob_sha256, md5="", size=row.size or 0)
+            carried[row.name] = (info, row.content_type or "application/octet-stream")
+    return carried
+
+
+def _add_parts(
+    session: Session,
+    version: SubmissionVersion,
+    submission: Submission,
+    expected: list[str],
+    kept: dict[str, tuple[BlobInfo, str]],
+    incoming: Incoming,
+) -> Receipt:
+    """Same XML again: store files still missing (a later part of a split upload)."""
+    rows = {row.name: row for row in queries.attachments_of_version(session, version.id)}
+    added = 0
+    for name in expected:
+        blob = kept.get(name)
+        row = rows.get(name)
+        if row is None:
+            row = _attach(session, version.id, name, None)
+            rows[name] = row
+        if blob is not None and row.blob_sha256 is None:
+            _fill(session, row, blob)
+            added += 1
+    if not incoming.incomplete and not version.complete:
+        version.complete = True
+    missing = [name for name, row in rows.items() if row.blob_sha256 is None]
+    if added:
+        submission.updated_at = utcnow()
+        audit.record(session, None, "submission.attachments", "submission", submission.id,
+                     added=added, missing=len(missing))
+    outcome = Outcome.PART_ADDED if added else Outcome.DUPLICATE
+    return Receipt(outcome, submission.id, version.id, missing)

@@ -1,0 +1,296 @@
+"""OpenRosa endpoints in the URL layouts ODK Central and KoBoCAT users already know.
+
+Thin views: authenticate, check access, call the service, answer with protocol bodies.
+- Central:   /v1/projects/<id>/{formList, submission, forms/<id>.xml, .../manifest,
+             .../attachments/<name>}, and the same under /v1/key/<token>/ for enumerators.
+- KoBoCAT:   /formList, /submission (all forms the caller may fill) and
+             /<username>/formList, /<username>/submission.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, request, send_file
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from server import problems
+from server.accounts import access
+from server.accounts import queries as account_queries
+from server.forms import queries as form_queries
+from server.models import Form
+from server.openrosa import auth
+from server.openrosa.envelope import parse_envelope
+from server.openrosa.protocol import (
+    FormListEntry,
+    MediaEntry,
+    form_list_body,
+    manifest_body,
+    message_body,
+    openrosa_headers,
+    url_segment,
+    xml_response,
+)
+from server.openrosa.service import Incoming, UploadedPart, do_receive_submission, plain_part_name
+from server.problems import ProblemError
+from server.services import read_session, services, session
+
+bp = Blueprint("openrosa", __name__)
+# Room for multipart framing around files that fill X-OpenRosa-Accept-Content-Length.
+MULTIPART_SLACK = 1_000_000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which URL layout the request came through."""
+
+    project_id: int | None = None
+    token: str | None = None
+    owner: str | None = None
+
+    def project_base(self, project_id: int) -> str:
+        root = services().settings.base_url or request.host_url.rstrip("/")
+        if self.token:
+            return f"{root}/v1/key/{self.token}/projects/{project_id}"
+        return f"{root}/v1/projects/{project_id}"
+
+    def submission_url(self) -> str:
+        root = services().settings.base_url or request.host_url.rstrip("/")
+        if self.project_id is not None:
+            return f"{self.project_base(self.project_id)}/submission"
+        return f"{root}/{self.owner}/submission" if self.owner else f"{root}/submission"
+
+
+@bp.before_request
+def _check_openrosa_version() -> None:
+    version = request.headers.get("X-OpenRosa-Version")
+    if version is not None and version.strip() != "1.0":
+        raise ProblemError(problems.BAD_OPENROSA_VERSION, version=version[:20])
+
+
+@bp.after_request
+def _add_headers(response: Response) -> Response:
+    for key, value in openrosa_headers(services().settings.max_submission_bytes).items():
+        response.headers.setdefault(key, value)
+    return response
+
+
+def _authenticate(scope: Scope) -> auth.Actor:
+    svc = services()
+    if scope.token is not None:
+        return auth.by_token(read_session(), scope.token)
+    return auth.by_header(read_session(), request, svc.digest, svc.basic_cache)
+
+
+def _fillable_projects(actor: auth.Actor, scope: Scope) -> list[int] | None:
+    """Project IDs whose forms the caller may list and fill through this layout."""
+    db = read_session()
+    if scope.project_id is not None:
+        if account_queries.project_by_id(db, scope.project_id) is None:
+            raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=scope.project_id)
+        if not access.may_fill_project(db, actor.user_id, actor.role, scope.project_id):
+            raise ProblemError(problems.FORBIDDEN, what=f"proyek {scope.project_id}")
+        return [scope.project_id]
+    mine = access.visible_project_ids(db, actor.user_id, actor.role)
+    if scope.owner is None:
+        return mine
+    owner = account_queries.user_by_username(db, scope.owner)
+    if owner is None:
+        raise ProblemError(problems.USER_NOT_FOUND, username=scope.owner)
+    theirs = access.visible_project_ids(db, owner.id, owner.role)
+    if mine is None:
+        return theirs
+    if theirs is None:
+        return mine
+    return [p for p in theirs if p in set(mine)]
+
+
+def _form_for_download(scope: Scope, xml_form_id: str) -> Form:
+    actor = _authenticate(scope)
+    _fillable_projects(actor, scope)
+    form = form_queries.form_by_xml_id(read_session(), scope.project_id or 0, xml_form_id)
+    if form is None or form.current_version_id is None:
+        raise ProblemError(problems.FORM_NOT_FOUND, form_id=xml_form_id)
+    return form
+
+
+def form_list(scope: Scope) -> Response:
+    actor = _authenticate(scope)
+    project_ids = _fillable_projects(actor, scope)
+    wanted = request.args.get("formID")
+    entries = []
+    for form in form_queries.listed_forms(read_session(), project_ids, states=("open",)):
+        if wanted is not None and form.xml_form_id != wanted:
+            continue
+        base = f"{scope.project_base(form.project_id)}/forms/{url_segment(form.xml_form_id)}"
+        entries.append(
+            FormListEntry(
+                form_id=form.xml_form_id, name=form.title, version=form.version, md5=form.md5,
+                download_url=f"{base}.xml",
+                manifest_url=f"{base}/manifest" if form.has_media else None,
+            )
+        )
+    response = xml_response(form_list_body(entries))
+    # Collect keeps an HTTP cache; the list must always be revalidated.
+    response.headers["Cache-Control"] = "no-cache, private"
+    return response
+
+
+def form_xml(scope: Scope, xml_form_id: str) -> Response:
+    form = _form_for_download(scope, xml_form_id)
+    version = form_queries.version_by_id(read_session(), form.current_version_id or 0)
+    assert version is not None  # current_version_id is a foreign key
+    response = xml_response(version.xml.decode("utf-8"))
+    response.set_etag(version.md5)
+    response.headers["Cache-Control"] = "no-cache, private"
+    return response.make_conditional(request)
+
+
+def manifest(scope: Scope, xml_form_id: str) -> Response:
+    form = _form_for_download(scope, xml_form_id)
+    base = f"{scope.project_base(form.project_id)}/forms/{url_segment(xml_form_id)}/attachments"
+    media = form_queries.media_of_version(read_session(), form.current_version_id or 0)
+    store = services().store
+    entries = [
+        MediaEntry(m.name, m.md5, f"{base}/{url_segment(m.name)}")
+        for m in media
+        if store.path(m.blob_sha256).exists()  # list only files we can serve
+    ]
+    response = xml_response(manifest_body(entries))
+    response.headers["Cache-Control"] = "no-cache, private"
+    return response
+
+
+def attachment(scope: Scope, xml_form_id: str, name: str) -> Response:
+    form = _form_for_download(scope, xml_form_id)
+    media = form_queries.media_by_name(read_session(), form.current_version_id or 0, name)
+    path = services().store.path(media.blob_sha256) if media else None
+    if media is None or path is None or not path.exists():
+        raise ProblemError(problems.ATTACHMENT_NOT_FOUND, name=name)
+    response = send_file(path, mimetype=media.content_type, etag=media.md5, conditional=True,
+                         download_name=name, max_age=0)
+    response.headers["Cache-Control"] = "no-cache, private"
+    return response
+
+
+def _read_incoming() -> Incoming:
+    settings = services().settings
+    if request.mimetype != "multipart/form-data":
+        raise ProblemError(problems.NOT_MULTIPART)
+    request.max_content_length = settings.max_submission_bytes + MULTIPART_SLACK
+    request.max_form_memory_size = settings.max_instance_xml_bytes
+    try:
+        files, fields = request.files, request.form
+    except RequestEntityTooLarge:
+        raise
+    except ValueError as exc:
+        raise ProblemError(problems.MALFORMED_REQUEST, reason=str(exc)[:200]) from None
+    xml_part = files.get("xml_submission_file")
+    if xml_part is not None:
+        if getattr(xml_part.stream, "size", 0) > settings.max_instance_xml_bytes:
+            raise ProblemError(problems.TOO_LARGE,
+                               limit_mb=settings.max_instance_xml_bytes // 1_000_000)
+        xml_part.stream.seek(0)
+        xml = xml_part.stream.read()
+    elif "xml_submission_file" in fields:
+        xml = fields["xml_submission_file"].encode("utf-8")
+    else:
+        raise ProblemError(problems.MISSING_XML_PART)
+    envelope = parse_envelope(xml)
+    parts: dict[str, UploadedPart] = {}
+    for key, storage in files.items(multi=True):
+        if key == "xml_submission_file":
+            continue
+        name = plain_part_name(storage.filename) or plain_part_name(key)
+        if name is not None and name not in parts:
+            parts[name] = UploadedPart(name, storage.stream,  # type: ignore[arg-type]
+                                       storage.mimetype or "application/octet-stream")
+    return Incoming(
+        xml=xml,
+        envelope=envelope,
+        parts=parts,
+        incomplete=fields.get("*isIncomplete*", "").strip().lower() == "yes",
+        device_id=(request.args.get("deviceID") or None),
+        user_agent=request.headers.get("User-Agent"),
+    )
+
+
+def _form_for_submission(actor: auth.Actor, scope: Scope, xml_form_id: str,
+                         version: str) -> Form:
+    db = read_session()
+    if scope.project_id is not None:
+        form = form_queries.form_by_xml_id(db, scope.project_id, xml_form_id)
+        if form is None:
+            raise ProblemError(problems.FORM_NOT_FOUND, form_id=xml_form_id)
+        return form
+    project_ids = _fillable_projects(actor, scope)
+    candidates = form_queries.forms_by_xml_id(db, xml_form_id, project_ids)
+    if len(candidates) > 1:
+        # The same form ID in several projects: the version attribute usually tells.
+        candidates = [f for f in candidates
+                      if form_queries.version_facts(db, f.id, version) is not None] or candidates
+    if not candidates:
+        raise ProblemError(problems.FORM_NOT_FOUND, form_id=xml_form_id)
+    if len(candidates) > 1:
+        raise ProblemError(problems.FORM_ID_AMBIGUOUS, form_id=xml_form_id)
+    return candidates[0]
+
+
+def submission(scope: Scope) -> Response:
+    actor = _authenticate(scope)
+    if request.method == "HEAD":
+        _fillable_projects(actor, scope)
+        # Collect reads X-OpenRosa-Accept-Content-Length only from a 204.
+        response = Response(status=204)
+        response.headers["Location"] = scope.submission_url()
+        return response
+    if scope.project_id is not None:
+        _fillable_projects(actor, scope)
+    incoming = _read_incoming()
+    envelope = incoming.envelope
+    form = _form_for_submission(actor, scope, envelope.form_id, envelope.version)
+    receipt = do_receive_submission(session(), services().store, form, actor.user_id, incoming)
+    return xml_response(message_body(receipt.message(), nature="submit_success"), receipt.status)
+
+
+# URL rules: one view function each, registered for every layout.
+_CENTRAL = "/v1/projects/<int:project_id>"
+_TOKEN = "/v1/key/<token>/projects/<int:project_id>"
+
+
+def _central(view):  # type: ignore[no-untyped-def]
+    def endpoint(project_id: int, token: str | None = None, **kwargs: str) -> Response:
+        return view(Scope(project_id=project_id, token=token), **kwargs)
+
+    return endpoint
+
+
+for prefix, label in ((_CENTRAL, "central"), (_TOKEN, "token")):
+    bp.add_url_rule(f"{prefix}/formList", f"{label}_form_list", _central(form_list))
+    bp.add_url_rule(f"{prefix}/submission", f"{label}_submission", _central(submission),
+                    methods=["HEAD", "POST"])
+    bp.add_url_rule(f"{prefix}/forms/<xml_form_id>.xml", f"{label}_form_xml", _central(form_xml))
+    bp.add_url_rule(f"{prefix}/forms/<xml_form_id>/manifest", f"{label}_manifest",
+                    _central(manifest))
+    bp.add_url_rule(f"{prefix}/forms/<xml_form_id>/attachments/<name>", f"{label}_attachment",
+                    _central(attachment))
+
+
+@bp.route("/formList")
+def kobo_form_list() -> Response:
+    return form_list(Scope())
+
+
+@bp.route("/submission", methods=["HEAD", "POST"])
+def kobo_submission() -> Response:
+    return submission(Scope())
+
+
+@bp.route("/<username>/formList")
+def kobo_owner_form_list(username: str) -> Response:
+    return form_list(Scope(owner=username))
+
+
+@bp.route("/<username>/submission", methods=["HEAD", "POST"])
+def kobo_owner_submission(username: str) -> Response:
+    return submission(Scope(owner=username))
