@@ -11,9 +11,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from server import build_services, problems
@@ -21,10 +22,13 @@ from server.accounts import queries as account_queries
 from server.accounts import service as accounts
 from server.config import Settings, SettingsError, load_settings
 from server.forms import queries as form_queries
-from server.forms import service as forms_service
 from server.problems import ProblemError
 from server.services import Services
 
+# server.forms.service pulls in pyxform (a third of a second): the commands that need it
+# import it, so that scripts calling `verivali users ...` in a loop stay quick.
+if TYPE_CHECKING:
+    from server.forms.service import PublishResult
 
 class CliError(Exception):
     """A one-line error for the user of the command line."""
@@ -67,7 +71,8 @@ def init() -> None:
 
 
 @cli.command()
-@click.option("--host", default=None, help="Address to listen on (default VERIVALI_HOST or 0.0.0.0).")
+@click.option("--host", default=None,
+              help="Address to listen on (default VERIVALI_HOST or 0.0.0.0).")
 @click.option("--port", type=int, default=None, help="Port (default VERIVALI_PORT or 8000).")
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
 @click.option("--dev", is_flag=True, help="Use Flask's development server (never in production).")
@@ -84,6 +89,24 @@ def serve(host: str | None, port: int | None, workers: int | None, dev: bool) ->
         run_dev(host, port)
     else:
         run_gunicorn(settings, host, port, workers)
+
+
+@cli.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run background jobs from Redis (needs VERIVALI_REDIS_URL)."""
+    from rq import Worker
+    from rq.serializers import JSONSerializer
+
+    from server.jobs import RqQueue
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise CliError("VERIVALI_REDIS_URL is not set; without Redis jobs run in the server")
+    queue = RqQueue(settings.redis_url)
+    Worker([queue.queue], connection=queue.connection, serializer=JSONSerializer).work(
+        burst=burst
+    )
 
 
 @cli.command()
@@ -189,6 +212,8 @@ def forms() -> None:
               help="A media file for the form (CSV, image...); repeat for several.")
 def forms_publish(path: Path, project_id: int, media: tuple[Path, ...]) -> None:
     """Convert an XLSForm (.xlsx .xls .csv .md), check it with JavaRosa and publish it."""
+    from server.forms import service as forms_service
+
     for file in (path, *media):
         if not file.is_file():
             raise CliError(f"no such file: {file}")
@@ -204,8 +229,9 @@ def forms_publish(path: Path, project_id: int, media: tuple[Path, ...]) -> None:
     click.echo(line)
 
 
-def _publish_line(result: forms_service.PublishResult) -> str:
-    state = "published" if result.created else "unchanged"
+def _publish_line(result: PublishResult) -> str:
+    state = "published" if result.created else "media updated" if result.media_updated \
+        else "unchanged"
     checked = ""
     if result.javarosa is not None:
         checked = " (JavaRosa: ok)" if result.javarosa.ran else " (JavaRosa: not run, no Java)"
@@ -233,10 +259,12 @@ def forms_list(as_json: bool) -> None:
 
 @forms.command("state")
 @click.argument("form_id")
-@click.argument("state", type=click.Choice(["open", "closing", "closed"]))
+@click.argument("state", type=click.Choice(["open", "closing", "closed"]), metavar="STATE")
 @click.option("--project", "project_id", type=int, help="Needed when several projects use the ID.")
 def forms_state(form_id: str, state: str, project_id: int | None) -> None:
-    """Open, close for new downloads (closing) or close a form."""
+    """Set a form's STATE: open, closing (no new downloads) or closed (no submissions)."""
+    from server.forms import service as forms_service
+
     with _unit_of_work() as (_svc, session):
         candidates = form_queries.forms_by_xml_id(
             session, form_id, [project_id] if project_id is not None else None
@@ -275,5 +303,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.message("en"), 1)
     except OSError as exc:
         _fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "), 1)
+    except SQLAlchemyError as exc:
+        # A wrong VERIVALI_DATABASE_URL or a stopped database: say so, without a traceback.
+        _fail(f"database: {getattr(exc, 'orig', None) or exc}", 1)
     if isinstance(result, int) and result:
         sys.exit(result)

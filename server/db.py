@@ -7,8 +7,12 @@ A unit of work (`transaction()`) commits once, then runs the callbacks registere
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
@@ -32,11 +36,54 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(conn: Any) -> None:
-    # Writers take the write lock at BEGIN, so two writers queue on busy_timeout instead
-    # of one failing when it upgrades a read snapshot that another writer has moved past.
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+class WriterGate:
+    """Queues SQLite writers of every thread and process on a kernel file lock.
+
+    SQLite's busy handler sleeps with back-off (up to 100 ms a try) when a writer finds the
+    database locked, which under load turns into second-long stalls; a blocking flock hands
+    the database to the next writer the moment the previous one is done.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._local = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self._local.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._local.release()
+
+
+def _sqlite_begin(gate: WriterGate) -> Callable[[Any], None]:
+    def begin(conn: Any) -> None:
+        # Writers take the write lock at BEGIN, so they queue instead of one failing when it
+        # upgrades a read snapshot that another writer has moved past.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if mode == "IMMEDIATE":
+            gate.acquire()
+            conn.connection.info["verivali_gate"] = True
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return begin
+
+
+def _sqlite_checkin(gate: WriterGate) -> Callable[[Any, Any], None]:
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop("verivali_gate", False):
+            gate.release()
+
+    return checkin
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -47,8 +94,10 @@ def make_engine(settings: Settings) -> Engine:
             settings.database_url,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
+        gate = WriterGate(settings.data_dir / ".sqlite-writer.lock")
         event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin(gate))
+        event.listen(engine.pool, "checkin", _sqlite_checkin(gate))
         return engine
     return create_engine(settings.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 

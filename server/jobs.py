@@ -57,13 +57,13 @@ class InlineQueue:
 class RqQueue:
     """Sends jobs to Redis for `verivali worker` (rq) processes."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, name: str = QUEUE_NAME) -> None:
         from redis import Redis
         from rq import Queue
         from rq.serializers import JSONSerializer
 
         self.connection = Redis.from_url(redis_url)
-        self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
+        self.queue = Queue(name, connection=self.connection, serializer=JSONSerializer)
 
     def enqueue(self, name: str, **kwargs: Any) -> Any:
         if name not in REGISTRY:
