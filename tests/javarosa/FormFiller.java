@@ -18,7 +18,19 @@
  * ODK_Validate.jar (JavaRosa 5.x), see README.md and filler.py next to it.
  *
  * Usage:
- *   java -cp ODK_Validate.jar:<classes dir> FormFiller FORM.xml ANSWERS.properties
+ *   java -cp ODK_Validate.jar:<classes dir> FormFiller FORM.xml ANSWERS.properties [MEDIA_DIR]
+ *
+ * MEDIA_DIR is the form's media directory (Collect: forms/<name>-media/). As
+ * in Collect, jr://images/, jr://image/, jr://audio/, jr://video/,
+ * jr://file-csv/ and jr://file/ URIs then resolve to files in it, so CSV /
+ * XML / GeoJSON external secondary instances (select_one_from_file,
+ * csv-external, xml-external, instance('x')/...) load their data; pulldata()
+ * is answered from the CSV files in it the way Collect's
+ * ExternalDataHandlerPull does (JavaRosa itself has no pulldata). Without
+ * MEDIA_DIR no jr:// root is registered: external instances stay empty and
+ * pulldata() returns "" (both warned on stderr). Collect's search()
+ * appearance is not supported (it is Collect code, not JavaRosa): such
+ * questions only offer the choices written in the form.
  *
  * ANSWERS.properties (UTF-8 java.util.Properties):
  *   nama=Budi                      question path without root, no indexes
@@ -48,18 +60,29 @@
  */
 
 import java.io.ByteArrayOutputStream;
+import java.io.File;
 import java.io.FileInputStream;
+import java.io.FileNotFoundException;
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
 import java.io.Reader;
+import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
+import java.util.Enumeration;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
@@ -69,17 +92,26 @@ import org.javarosa.core.model.Constants;
 import org.javarosa.core.model.FormDef;
 import org.javarosa.core.model.FormIndex;
 import org.javarosa.core.model.IDataReference;
+import org.javarosa.core.model.ItemsetBinding;
 import org.javarosa.core.model.SelectChoice;
 import org.javarosa.core.model.SubmissionProfile;
+import org.javarosa.core.model.condition.EvaluationContext;
 import org.javarosa.core.model.condition.IConditionExpr;
+import org.javarosa.core.model.condition.IFunctionHandler;
 import org.javarosa.core.model.data.IAnswerData;
 import org.javarosa.core.model.data.SelectMultiData;
 import org.javarosa.core.model.data.SelectOneData;
 import org.javarosa.core.model.data.StringData;
 import org.javarosa.core.model.data.helper.Selection;
+import org.javarosa.core.model.instance.DataInstance;
+import org.javarosa.core.model.instance.ExternalDataInstance;
 import org.javarosa.core.model.instance.InstanceInitializationFactory;
 import org.javarosa.core.model.instance.TreeElement;
 import org.javarosa.core.model.instance.TreeReference;
+import org.javarosa.core.reference.PrefixedRootFactory;
+import org.javarosa.core.reference.Reference;
+import org.javarosa.core.reference.ReferenceManager;
+import org.javarosa.core.reference.RootTranslator;
 import org.javarosa.core.services.IPropertyManager;
 import org.javarosa.core.services.PropertyManager;
 import org.javarosa.core.services.properties.IPropertyRules;
@@ -94,6 +126,11 @@ import org.javarosa.model.xform.XPathReference;
 import org.javarosa.xform.util.XFormAnswerDataParser;
 import org.javarosa.xform.util.XFormUtils;
 import org.javarosa.xpath.XPathConditional;
+import org.javarosa.xpath.expr.XPathFuncExpr;
+
+import org.apache.commons.csv.CSVFormat;
+import org.apache.commons.csv.CSVParser;
+import org.apache.commons.csv.CSVRecord;
 
 public final class FormFiller {
 
@@ -125,18 +162,27 @@ public final class FormFiller {
         }
     }
 
+    /** Collect's FormUtils.enumerateHostStrings(): jr:// hosts that map to the media dir. */
+    static final String[] MEDIA_HOSTS = {"images", "image", "audio", "video", "file-csv", "file"};
+
     private final Properties answers;
+    /** The form's media directory, or null when none was given. */
+    private final File mediaDir;
     private final Set<String> usedKeys = new LinkedHashSet<>();
+    /** Ids of external secondary instances that loaded no data (file missing or empty). */
+    private final List<String> emptyExternalInstances = new ArrayList<>();
+    private MediaReferenceFactory mediaFactory;
     private FormEntryController controller;
     private FormEntryModel model;
 
-    private FormFiller(Properties answers) {
+    private FormFiller(Properties answers, File mediaDir) {
         this.answers = answers;
+        this.mediaDir = mediaDir;
     }
 
     public static void main(String[] args) {
-        if (args.length != 2) {
-            System.err.println("usage: java -cp ODK_Validate.jar:<classes> FormFiller FORM.xml ANSWERS.properties");
+        if (args.length != 2 && args.length != 3) {
+            System.err.println("usage: java -cp ODK_Validate.jar:<classes> FormFiller FORM.xml ANSWERS.properties [MEDIA_DIR]");
             System.exit(EXIT_ERROR);
         }
         int code;
@@ -145,7 +191,17 @@ public final class FormFiller {
             try (Reader r = new InputStreamReader(new FileInputStream(args[1]), StandardCharsets.UTF_8)) {
                 answers.load(r);
             }
-            byte[] xml = new FormFiller(answers).run(args[0]);
+            File mediaDir = null;
+            if (args.length == 3) {
+                mediaDir = new File(args[2]).getAbsoluteFile().toPath().normalize().toFile();
+                if (!mediaDir.isDirectory()) {
+                    throw new FileNotFoundException("media directory " + mediaDir + " is not a directory");
+                }
+                if (mediaDir.getParentFile() == null) {
+                    throw new IllegalArgumentException("the media directory cannot be the file system root");
+                }
+            }
+            byte[] xml = new FormFiller(answers, mediaDir).run(args[0]);
             System.out.write(xml);
             System.out.flush();
             code = EXIT_OK;
@@ -173,6 +229,10 @@ public final class FormFiller {
         new XFormsModule().registerModule();
         PropertyManager.setPropertyManager(new CollectLikePropertyManager(propertyValues()));
 
+        // Collect: FormUtils.setupReferenceManagerForForm, before parsing,
+        // because external secondary instances are read while parsing.
+        setUpReferenceManager();
+
         // Parse the form (Collect: FormLoaderTask -> XFormUtils).
         FormDef formDef;
         try (InputStream in = new FileInputStream(formPath)) {
@@ -181,14 +241,20 @@ public final class FormFiller {
         if (formDef == null) {
             throw new IllegalStateException("JavaRosa could not parse " + formPath);
         }
+        warnAboutMissingMedia(formDef);
+
+        // Collect (CollectFormEntryControllerFactory) creates the controller
+        // and registers its pulldata() handler (ExternalDataHandlerPull)
+        // before the form is initialised, so pulldata() calculations already
+        // run on the first load.
+        model = new FormEntryModel(formDef);
+        controller = new FormEntryController(model);
+        controller.addFunctionHandler(new PullDataHandler(mediaDir));
 
         // Blank form: create a new instance. This fires the preloads that
         // Collect fires when a blank form is opened (start, today, deviceid,
         // uid -> meta/instanceID, ...) and the odk-instance-first-load events.
         formDef.initialize(true, new InstanceInitializationFactory());
-
-        model = new FormEntryModel(formDef);
-        controller = new FormEntryController(model);
 
         fillIn();
         validateLikeCollectOnFinalize();
@@ -363,7 +429,27 @@ public final class FormFiller {
                 known.add(choice.getValue());
             }
         }
-        throw new RejectedAnswer(describe(prompt) + " has no choice '" + value + "' (choices: " + known + ")");
+        throw new RejectedAnswer(describe(prompt) + " has no choice '" + value + "' (choices: " + known + ")"
+            + choicesHint(prompt, known));
+    }
+
+    /** Explain the usual reasons for a missing choice that are not typos. */
+    private String choicesHint(FormEntryPrompt prompt, List<String> known) {
+        StringBuilder hint = new StringBuilder();
+        String appearance = prompt.getAppearanceHint();
+        if (appearance != null && appearance.contains("search(")) {
+            hint.append("; note: the search() appearance is implemented by Collect, not JavaRosa, so only the"
+                + " choices written in the form are offered here");
+        }
+        ItemsetBinding itemset = prompt.getQuestion().getDynamicChoices();
+        String instance = itemset == null || itemset.nodesetRef == null ? null : itemset.nodesetRef.getInstanceName();
+        if (known.isEmpty() && instance != null && emptyExternalInstances.contains(instance)) {
+            hint.append("; its choices come from external instance '").append(instance).append("', which loaded no data: ")
+                .append(mediaDir == null
+                    ? "no media directory was given (filler.py: fill_form(..., media={\"name.csv\": bytes}))"
+                    : "is its media file missing from " + mediaDir + ", or without data rows?");
+        }
+        return hint.toString();
     }
 
     // ------------------------------------------------------------------
@@ -483,6 +569,76 @@ public final class FormFiller {
     }
 
     // ------------------------------------------------------------------
+    // Form media
+    // ------------------------------------------------------------------
+
+    /**
+     * Collect's FormUtils.setupReferenceManagerForForm: a FileReferenceFactory
+     * for jr://file/ rooted above the media directory, plus session root
+     * translators jr://images/ (image, audio, video, file-csv, file) ->
+     * jr://file/<media dir name>/. Collect's root is the project directory and
+     * its prefix jr://file/forms/<form>-media/; here the media directory's
+     * parent plays the project directory, which resolves the same URIs to the
+     * same files. RootTranslator.derives() skips URIs that already carry the
+     * translated prefix, so jr://file/ -> jr://file/<dir>/ does not loop.
+     * Without a media directory nothing is registered: external instances
+     * then load no data (JavaRosa falls back to an empty placeholder), as
+     * before media support existed.
+     */
+    private void setUpReferenceManager() {
+        ReferenceManager manager = ReferenceManager.instance();
+        manager.reset();
+        if (mediaDir == null) {
+            return;
+        }
+        if (!Charset.defaultCharset().equals(StandardCharsets.UTF_8)) {
+            // JavaRosa reads CSV external instances with the platform charset.
+            System.err.println("FormFiller: warning: default charset is " + Charset.defaultCharset()
+                + ", not UTF-8 as on Android; JavaRosa will misread non-ASCII CSV media"
+                + " (run java with -Dfile.encoding=UTF-8)");
+        }
+        mediaFactory = new MediaReferenceFactory(mediaDir.getParentFile());
+        manager.addReferenceFactory(mediaFactory);
+        String translatedPrefix = "jr://file/" + mediaDir.getName() + "/";
+        for (String host : MEDIA_HOSTS) {
+            manager.addSessionRootTranslator(new RootTranslator("jr://" + host + "/", translatedPrefix));
+        }
+    }
+
+    /** "desa.csv" for MEDIA_DIR/desa.csv; the full path if outside MEDIA_DIR. */
+    private String mediaName(File file) {
+        Path media = mediaDir.toPath().normalize();
+        Path path = file.toPath().normalize();
+        return path.startsWith(media) ? media.relativize(path).toString() : path.toString();
+    }
+
+    /**
+     * JavaRosa silently replaces an external secondary instance whose file
+     * is missing (or has no data rows) by an empty placeholder; say so on
+     * stderr, and remember it for the "no choice" message.
+     */
+    private void warnAboutMissingMedia(FormDef formDef) {
+        if (mediaFactory != null) {
+            for (File missing : mediaFactory.missing.values()) {
+                System.err.println("FormFiller: warning: media file '" + mediaName(missing) + "' not found in "
+                    + mediaDir);
+            }
+        }
+        @SuppressWarnings("rawtypes") // FormDef hands out raw DataInstances
+        Enumeration<DataInstance> instances = formDef.getNonMainInstances();
+        while (instances.hasMoreElements()) {
+            Object instance = instances.nextElement();
+            if (instance instanceof ExternalDataInstance && ((ExternalDataInstance) instance).isUsingPlaceholder()) {
+                String id = ((ExternalDataInstance) instance).getInstanceId();
+                emptyExternalInstances.add(id);
+                System.err.println("FormFiller: warning: external instance '" + id
+                    + "' has no data (" + (mediaDir == null ? "no media directory given"
+                        : "media file missing or without data rows") + ")");
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
     // Serialisation
     // ------------------------------------------------------------------
 
@@ -546,6 +702,281 @@ public final class FormFiller {
             case Constants.DATATYPE_GEOSHAPE: return "geoshape";
             case Constants.DATATYPE_GEOTRACE: return "geotrace";
             default: return "#" + dataType;
+        }
+    }
+
+    /**
+     * Collect's FileReferenceFactory: jr://file/PATH -> ROOT/PATH. Also
+     * remembers references whose file does not exist, for warnings.
+     */
+    static final class MediaReferenceFactory extends PrefixedRootFactory {
+        private final File root;
+        final Map<String, File> missing = new LinkedHashMap<>();
+
+        MediaReferenceFactory(File root) {
+            super(new String[] {"file"});
+            this.root = root;
+        }
+
+        @Override
+        protected Reference factory(String terminal, String uri) {
+            MediaReference reference = new MediaReference(new File(root, terminal), uri);
+            if (!reference.file.exists()) {
+                missing.put(uri, reference.file);
+            }
+            return reference;
+        }
+    }
+
+    /** Collect's FileReference: a jr://file/ URI backed by a local file. */
+    static final class MediaReference implements Reference {
+        final File file;
+        private final String uri;
+
+        MediaReference(File file, String uri) {
+            this.file = file;
+            this.uri = uri;
+        }
+
+        @Override
+        public boolean doesBinaryExist() {
+            return file.exists();
+        }
+
+        @Override
+        public InputStream getStream() throws IOException {
+            return new FileInputStream(file);
+        }
+
+        @Override
+        public String getURI() {
+            return uri;
+        }
+
+        @Override
+        public String getLocalURI() {
+            return file.getPath();
+        }
+
+        @Override
+        public boolean isReadOnly() {
+            return false;
+        }
+
+        @Override
+        public OutputStream getOutputStream() throws IOException {
+            return new FileOutputStream(file);
+        }
+
+        @Override
+        public void remove() throws IOException {
+            if (file.exists() && !file.delete()) {
+                throw new IOException("could not delete " + file);
+            }
+        }
+
+        @Override
+        public Reference[] probeAlternativeReferences() {
+            return new Reference[0];
+        }
+    }
+
+    /**
+     * pulldata('dataset', 'column', 'key column', key) as Collect answers it
+     * (JavaRosa 5 has no pulldata; Collect registers ExternalDataHandlerPull,
+     * which queries an SQLite copy of the media directory's CSV files). Same
+     * rules here: the data set name is lower-cased and a ".csv" suffix
+     * dropped; every *.csv in the media directory except itemsets.csv is a
+     * data set (matched case-insensitively, like Android's shared storage);
+     * the header row is trimmed and a BOM removed; column names are compared
+     * after Collect's toSafeColumnName (trim, non [A-Za-z0-9_] -> '_', lower
+     * case); rows without any non-blank value are skipped and short rows
+     * padded with ""; values are kept untrimmed and compared to the key with
+     * SQLite's NOCASE collation (ASCII case-insensitive); the first matching
+     * row in file order wins. A missing data set, unknown column or no
+     * matching row gives "" (Collect logs it; here it is warned once on
+     * stderr). Duplicate column names after toSafeColumnName are an error,
+     * as Collect refuses to import such a file.
+     */
+    static final class PullDataHandler implements IFunctionHandler {
+        private final File mediaDir;
+        private final Map<String, CsvTable> tables = new HashMap<>();
+        private final Set<String> warned = new HashSet<>();
+
+        PullDataHandler(File mediaDir) {
+            this.mediaDir = mediaDir;
+        }
+
+        @Override
+        public String getName() {
+            return "pulldata";
+        }
+
+        @Override
+        @SuppressWarnings("rawtypes") // IFunctionHandler's signature
+        public List<Class[]> getPrototypes() {
+            return new ArrayList<>();
+        }
+
+        @Override
+        public boolean rawArgs() {
+            return true;
+        }
+
+        @Override
+        public boolean realTime() {
+            return false;
+        }
+
+        @Override
+        public Object eval(Object[] args, EvaluationContext ec) {
+            if (args.length != 4) {
+                warnOnce("pulldata() needs 4 arguments, got " + args.length + "; it returns ''");
+                return "";
+            }
+            String dataSet = XPathFuncExpr.toString(args[0]).toLowerCase(Locale.US);
+            if (dataSet.endsWith(".csv")) {
+                dataSet = dataSet.substring(0, dataSet.lastIndexOf(".csv"));
+            }
+            String queriedColumn = XPathFuncExpr.toString(args[1]);
+            String referenceColumn = XPathFuncExpr.toString(args[2]);
+            String referenceValue = XPathFuncExpr.toString(args[3]);
+
+            CsvTable table = table(dataSet);
+            if (table == null) {
+                warnOnce("pulldata('" + dataSet + "', ...): no " + dataSet + ".csv in the media directory"
+                    + (mediaDir == null ? " (none given)" : " " + mediaDir) + "; it returns ''");
+                return "";
+            }
+            Integer queried = table.columns.get(toSafeColumnName(queriedColumn));
+            Integer reference = table.columns.get(toSafeColumnName(referenceColumn));
+            if (queried == null || reference == null) {
+                warnOnce("pulldata('" + dataSet + "', '" + queriedColumn + "', '" + referenceColumn
+                    + "', ...): no such column in " + table.file.getName() + " (columns: " + table.header
+                    + "); it returns ''");
+                return "";
+            }
+            for (String[] row : table.rows) {
+                if (sqliteNocaseEquals(row[reference], referenceValue)) {
+                    return row[queried];
+                }
+            }
+            return "";
+        }
+
+        private void warnOnce(String message) {
+            if (warned.add(message)) {
+                System.err.println("FormFiller: warning: " + message);
+            }
+        }
+
+        private CsvTable table(String dataSet) {
+            if (tables.containsKey(dataSet)) {
+                return tables.get(dataSet);
+            }
+            CsvTable table = null;
+            File[] files = mediaDir == null ? null : mediaDir.listFiles();
+            if (files != null) {
+                Arrays.sort(files);
+                for (File file : files) {
+                    String name = file.getName();
+                    String lower = name.toLowerCase(Locale.US);
+                    if (!file.isFile() || !lower.endsWith(".csv") || lower.equals("itemsets.csv")) {
+                        continue;
+                    }
+                    if (name.substring(0, name.lastIndexOf('.')).equalsIgnoreCase(dataSet)) {
+                        table = CsvTable.read(file);
+                        break;
+                    }
+                }
+            }
+            tables.put(dataSet, table);
+            return table;
+        }
+
+        /** Collect's ExternalDataUtil.toSafeColumnName. */
+        static String toSafeColumnName(String column) {
+            return "c_" + column.trim().replaceAll("[^A-Za-z0-9_]", "_").toLowerCase(Locale.ENGLISH);
+        }
+
+        /** SQLite's NOCASE collation: only ASCII letters are case-folded. */
+        static boolean sqliteNocaseEquals(String a, String b) {
+            if (a.length() != b.length()) {
+                return false;
+            }
+            for (int i = 0; i < a.length(); i++) {
+                char x = a.charAt(i);
+                char y = b.charAt(i);
+                if (x >= 'A' && x <= 'Z') {
+                    x = (char) (x + ('a' - 'A'));
+                }
+                if (y >= 'A' && y <= 'Z') {
+                    y = (char) (y + ('a' - 'A'));
+                }
+                if (x != y) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    /** A CSV data set as Collect's ExternalSQLiteOpenHelper imports it. */
+    static final class CsvTable {
+        final File file;
+        final List<String> header = new ArrayList<>();
+        /** safe column name -> index into a row. */
+        final Map<String, Integer> columns = new HashMap<>();
+        final List<String[]> rows = new ArrayList<>();
+
+        private CsvTable(File file) {
+            this.file = file;
+        }
+
+        static CsvTable read(File file) {
+            CsvTable table = new CsvTable(file);
+            try (Reader reader = new InputStreamReader(new FileInputStream(file), StandardCharsets.UTF_8);
+                 CSVParser parser = CSVFormat.DEFAULT.parse(reader)) {
+                List<CSVRecord> records = parser.getRecords();
+                if (records.isEmpty()) {
+                    throw new IllegalStateException("pulldata(): " + file + " has no header row");
+                }
+                CSVRecord headerRow = records.get(0);
+                Map<String, String> safeToOriginal = new HashMap<>();
+                for (int i = 0; i < headerRow.size(); i++) {
+                    String name = headerRow.get(i);
+                    if (i == 0 && name.startsWith("\uFEFF")) {
+                        name = name.substring(1);
+                    }
+                    name = name.trim();
+                    table.header.add(name);
+                    if (name.isEmpty()) {
+                        continue;
+                    }
+                    String safe = PullDataHandler.toSafeColumnName(name);
+                    if (safeToOriginal.containsKey(safe)) {
+                        throw new IllegalStateException("pulldata(): " + file + ": columns '" + safeToOriginal.get(safe)
+                            + "' and '" + name + "' clash after Collect's column-name sanitising;"
+                            + " Collect refuses to load this file");
+                    }
+                    safeToOriginal.put(safe, name);
+                    table.columns.put(safe, i);
+                }
+                for (CSVRecord record : records.subList(1, records.size())) {
+                    String[] row = new String[headerRow.size()];
+                    boolean anyData = false;
+                    for (int i = 0; i < row.length; i++) {
+                        row[i] = i < record.size() ? record.get(i) : "";
+                        anyData |= !row[i].trim().isEmpty();
+                    }
+                    if (anyData) {
+                        table.rows.add(row);
+                    }
+                }
+            } catch (IOException e) {
+                throw new IllegalStateException("pulldata(): cannot read " + file + ": " + e, e);
+            }
+            return table;
         }
     }
 

@@ -15,10 +15,18 @@ positional indexes (``nama``, ``grp/umur``, ``anggota/nama_anggota``);
 ``username``, ``email``, ``phonenumber``) feed Collect's "property" preloads.
 See ``FormFiller.java`` / ``README.md`` for value formats and exit codes.
 
+Form media (``media={"desa.csv": csv_bytes}``) are written to a per-call
+media directory that jr://file-csv/, jr://file/, jr://images/ ... URIs
+resolve to, as in ODK Collect: CSV/XML external secondary instances
+(select_one_from_file, csv-external, xml-external) get their data, and
+pulldata() reads the CSV files.
+
 Usage::
 
     from filler import fill_form, java_available
     xml = fill_form(form_xml, {"nama": "Budi", "anggota@count": "2"}, tmp_path)
+    xml = fill_form(form_xml, {"desa": "3573011001"}, tmp_path,
+                    media={"desa.csv": pathlib.Path("desa.csv").read_bytes()})
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 
 __all__ = ["FormFillerError", "fill_form", "java_available", "jar_path"]
 
@@ -39,6 +48,9 @@ TIMEOUT_SECONDS = 120
 # Exit codes of FormFiller.java.
 EXIT_REJECTED = 2  # constraint / required / invalid value, as Collect would refuse
 EXIT_UNUSED_KEYS = 3  # answer keys that matched no reached question
+
+# Name of the per-call media directory (Collect: forms/<form name>-media/).
+MEDIA_DIR_NAME = "form-media"
 
 _compiled: dict[pathlib.Path, pathlib.Path] = {}
 
@@ -132,22 +144,57 @@ def _escape_properties(text: str) -> str:
     return "".join(out)
 
 
+def _media_path(media_dir: pathlib.Path, name: str) -> pathlib.Path:
+    """Where media file ``name`` goes; refuses names escaping ``media_dir``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"media file name must be a non-empty str, got {name!r}")
+    parts = pathlib.PurePosixPath(name).parts
+    if (
+        "\\" in name
+        or "\0" in name
+        or name.startswith("/")
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise ValueError(f"media file name must be a plain relative path, got {name!r}")
+    return media_dir.joinpath(*parts)
+
+
+def _write_media(media_dir: pathlib.Path, media: Mapping[str, bytes]) -> None:
+    media_dir.mkdir()
+    for name, content in media.items():
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            raise TypeError(f"media file {name!r}: content must be bytes, got {type(content).__name__}")
+        path = _media_path(media_dir, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes(content))
+
+
 def fill_form(
     form_xml: bytes,
     answers: dict[str, str],
     workdir: pathlib.Path,
     *,
+    media: Mapping[str, bytes] | None = None,
     timezone: str | None = None,
 ) -> bytes:
     """Fill ``form_xml`` with ``answers`` via JavaRosa; return instance XML bytes.
 
     ``workdir`` holds the compiled classes (``.formfiller-build/<hash>``) and a
-    scratch directory per call (removed on success, kept on failure). ``timezone`` (e.g. ``"Asia/Jakarta"``) sets
-    the JVM time zone used for start/end/today and dateTime answers; by default
-    the JVM's own default applies. Raises ``FormFillerError`` (a RuntimeError)
-    carrying FormFiller's stderr and exit code on failure: exit 2 means Collect
-    would reject an answer (constraint, required, bad value), exit 3 means some
-    answer keys matched no question.
+    scratch directory per call (removed on success, kept on failure).
+    ``media`` maps form media file names (as the form refers to them, e.g.
+    ``"desa.csv"`` for ``jr://file-csv/desa.csv``; ``"sub/x.png"`` for a
+    subdirectory) to their bytes; they are written to a media directory in the
+    scratch directory that jr://file-csv/, jr://file/, jr://images/,
+    jr://audio/, jr://video/ URIs resolve to, as in Collect, so external
+    secondary instances (select_one_from_file, csv-external, xml-external) and
+    pulldata() see them. Without ``media`` no media directory is passed and
+    external instances stay empty (FormFiller warns on stderr). ``timezone``
+    (e.g. ``"Asia/Jakarta"``) sets the JVM time zone used for start/end/today
+    and dateTime answers; by default the JVM's own default applies. Raises
+    ``FormFillerError`` (a RuntimeError) carrying FormFiller's stderr and exit
+    code on failure: exit 2 means Collect would reject an answer (constraint,
+    required, bad value, unknown choice), exit 3 means some answer keys matched
+    no question. Bad media names (absolute, ``..``) raise ``ValueError``.
     """
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -158,8 +205,18 @@ def fill_form(
     form_path.write_bytes(form_xml)
     lines = [f"{_escape_properties(str(k))}={_escape_properties(str(v))}" for k, v in answers.items()]
     answers_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    media_dir = None
+    if media is not None:
+        media_dir = run_dir / MEDIA_DIR_NAME
+        try:
+            _write_media(media_dir, media)
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
-    cmd = ["java", "-Djava.awt.headless=true"]
+    # file.encoding=UTF-8: JavaRosa reads CSV external instances with the
+    # platform charset, which is UTF-8 on Android (and not on every JVM).
+    cmd = ["java", "-Djava.awt.headless=true", "-Dfile.encoding=UTF-8"]
     if timezone:
         cmd.append(f"-Duser.timezone={timezone}")
     cmd += [
@@ -169,6 +226,8 @@ def fill_form(
         str(form_path),
         str(answers_path),
     ]
+    if media_dir is not None:
+        cmd.append(str(media_dir))
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired as e:

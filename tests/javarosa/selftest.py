@@ -4,8 +4,12 @@ Builds an XLSForm (markdown) covering the common question types, converts it
 with pyxform, fills it through JavaRosa and checks the serialised instance;
 then checks that a constraint violation, a missing required answer, a bad
 choice and an unused answer key are refused with the documented exit codes.
+A second form checks form media: select_one_from_file with a CSV
+(jr://file-csv/) and an XML file (jr://file/), pulldata() calculations from
+the CSV, an instance('...') lookup, a missing media file, and the Collect-only
+search() appearance.
 
-Run:  /tmp/venv/bin/python tests/javarosa/selftest.py   (prints OK, exits 0)
+Run:  .venv/bin/python tests/javarosa/selftest.py   (prints OK, exits 0)
 """
 
 from __future__ import annotations
@@ -65,14 +69,52 @@ GOOD_ANSWERS = {
     "anggota/nama_anggota#2": "Bima",
 }
 
+# Form media: choices from a CSV and an XML file, pulldata() from the CSV (the
+# second pulldata spells the data set / columns the way Collect normalises
+# them: case-insensitive, ".csv" suffix, surrounding blanks), a plain
+# JavaRosa instance() lookup, and a search() question (Collect-only).
+MEDIA_FORM_MD = """
+| survey   |                                   |              |           |                                                        |                 |          |
+|          | type                              | name         | label     | calculation                                            | appearance      | required |
+|          | select_one_from_file desa.csv     | desa         | Desa      |                                                        | minimal         | yes      |
+|          | calculate                         | nama_desa    |           | pulldata('desa', 'label', 'name', ${desa})             |                 |          |
+|          | calculate                         | kec_desa     |           | pulldata('DESA.csv', ' Kecamatan ', 'NAME', ${desa})   |                 |          |
+|          | calculate                         | tidak_ada    |           | pulldata('desa', 'label', 'name', 'zzz')               |                 |          |
+|          | calculate                         | via_instance |           | instance('desa')/root/item[name=${desa}]/label         |                 |          |
+|          | select_one_from_file kecamatan.xml | kec         | Kecamatan |                                                        |                 |          |
+|          | select_one cari                   | cari         | Cari      |                                                        | search('desa')  |          |
+| choices  |                                   |              |           |
+|          | list_name                         | name         | label     |
+|          | cari                              | name         | label     |
+| settings |                                   |              |
+|          | form_id                           | version      |
+|          | selftest_media                    | 2024031501   |
+"""
+
+# UTF-8 with a BOM (as Excel writes it), a quoted comma, a blank row and a
+# non-ASCII label: all must survive JavaRosa's CSV reader and pulldata().
+DESA_CSV = (
+    "\ufeffname,label,kecamatan\r\n"
+    '3573011001,"Kebonsari, Sukun",Sukun\r\n'
+    ",,\r\n"
+    "3573021001,Bareng \u2014 Klojen,Klojen\r\n"
+).encode("utf-8")
+
+KECAMATAN_XML = (
+    b"<root><item><name>sukun</name><label>Sukun</label></item>"
+    b"<item><name>klojen</name><label>Klojen</label></item></root>"
+)
+
+MEDIA = {"desa.csv": DESA_CSV, "kecamatan.xml": KECAMATAN_XML}
+
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]\d{2}:\d{2})$")
 UUID = re.compile(r"^uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def convert_form() -> bytes:
+def convert_form(md: str = FORM_MD) -> bytes:
     from pyxform.xls2xform import convert
 
-    return convert(xlsform=FORM_MD, file_type=".md", form_name="data").xform.encode("utf-8")
+    return convert(xlsform=md, file_type=".md", form_name="data").xform.encode("utf-8")
 
 
 def expect(condition: bool, what: str) -> None:
@@ -112,9 +154,35 @@ def check_good(form: bytes, workdir: pathlib.Path) -> bytes:
     return xml
 
 
-def check_fails(form: bytes, answers: dict[str, str], workdir: pathlib.Path, code: int, *needles: str) -> str:
+def check_media(form: bytes, workdir: pathlib.Path) -> bytes:
+    expect(b'src="jr://file-csv/desa.csv"' in form, "pyxform declares the CSV as jr://file-csv/desa.csv")
+    expect(b'src="jr://file/kecamatan.xml"' in form, "pyxform declares the XML as jr://file/kecamatan.xml")
+    for desa, nama, kec in [
+        ("3573011001", "Kebonsari, Sukun", "Sukun"),
+        ("3573021001", "Bareng \u2014 Klojen", "Klojen"),
+    ]:
+        xml = fill_form(form, {"desa": desa, "kec": "klojen"}, workdir, media=MEDIA)
+        root = ET.fromstring(xml)
+        expect(root.get("id") == "selftest_media", f"root id attribute: {root.get('id')}")
+        expect(root.findtext("desa") == desa, f"desa from the CSV choices: {root.findtext('desa')}")
+        expect(root.findtext("nama_desa") == nama, f"pulldata label: {root.findtext('nama_desa')!r}")
+        expect(root.findtext("kec_desa") == kec, f"pulldata, Collect-normalised names: {root.findtext('kec_desa')!r}")
+        expect(root.findtext("tidak_ada") in ("", None), f"pulldata without a match: {root.findtext('tidak_ada')!r}")
+        expect(root.findtext("via_instance") == nama, f"instance() lookup: {root.findtext('via_instance')!r}")
+        expect(root.findtext("kec") == "klojen", f"kec from the XML choices: {root.findtext('kec')}")
+    return xml
+
+
+def check_fails(
+    form: bytes,
+    answers: dict[str, str],
+    workdir: pathlib.Path,
+    code: int,
+    *needles: str,
+    media: dict[str, bytes] | None = None,
+) -> str:
     try:
-        fill_form(form, answers, workdir)
+        fill_form(form, answers, workdir, media=media)
     except FormFillerError as e:
         expect(e.returncode == code, f"exit {code} expected, got {e.returncode}: {e.stderr}")
         for needle in needles:
@@ -152,6 +220,31 @@ def main() -> int:
         ]
         for message in messages:
             print(message)
+
+        media_form = convert_form(MEDIA_FORM_MD)
+        print(check_media(media_form, workdir).decode("utf-8"))
+        media_messages = [
+            # CSV not passed: the choices list is empty, and the message says why.
+            check_fails(media_form, {"desa": "3573011001"}, workdir, EXIT_REJECTED,
+                        "'desa'", "no choice '3573011001'", "external instance 'desa'", "no media directory"),
+            check_fails(media_form, {"desa": "3573011001"}, workdir, EXIT_REJECTED,
+                        "'desa'", "media file 'desa.csv' not found", "external instance 'desa'",
+                        media={"kecamatan.xml": KECAMATAN_XML}),
+            check_fails(media_form, {"desa": "9999999999"}, workdir, EXIT_REJECTED,
+                        "'desa'", "no choice '9999999999'", "3573011001", media=MEDIA),
+            # search() is Collect code: the CSV rows are not choices here.
+            check_fails(media_form, {"desa": "3573011001", "cari": "3573011001"}, workdir, EXIT_REJECTED,
+                        "'cari'", "search()", media=MEDIA),
+        ]
+        for message in media_messages:
+            print(message)
+        for bad_name in ("../x.csv", "/tmp/x.csv", "a/../../x.csv"):
+            try:
+                fill_form(media_form, {}, workdir, media={bad_name: b""})
+            except ValueError:
+                pass
+            else:
+                raise AssertionError(f"media name {bad_name!r} should be refused")
     print("OK")
     return 0
 
