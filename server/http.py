@@ -64,7 +64,7 @@ def _problem_handler(error: ProblemError) -> Response:
 def _http_handler(error: HTTPException) -> Response | HTTPException:
     if isinstance(error, RequestEntityTooLarge):
         limit = current_app.extensions["verivali"].settings.max_submission_bytes
-        return render_problem(ProblemError(problems.TOO_LARGE, limit_mb=limit // 1_000_000))
+        return render_problem(ProblemError(problems.TOO_LARGE, limit_mb=problems.megabytes(limit)))
     problem = _HTTP_TO_PROBLEM.get(error.code or 0)
     if problem is None:
         if (error.code or 500) < 400:

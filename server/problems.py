@@ -41,6 +41,11 @@ class ProblemError(Exception):
         return self.problem.status
 
 
+def megabytes(limit: int) -> str:
+    """A byte limit as users read it: '100', '0.05'."""
+    return f"{limit / 1_000_000:g}"
+
+
 def _p(code: str, status: int, id_: str, en: str) -> Problem:
     return Problem(code=code, status=status, id=id_, en=en)
 

@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lxml import etree
 

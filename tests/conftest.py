@@ -8,6 +8,7 @@ silently testing less.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import uuid
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from werkzeug.security import generate_password_hash
 
 from server import create_app
 from server.accounts import service as accounts
@@ -41,6 +43,15 @@ def pytest_configure(config: pytest.Config) -> None:
             "CI must test against real PostgreSQL and Redis: set VERIVALI_TEST_DATABASE_URL "
             "and VERIVALI_TEST_REDIS_URL (.ci/run does)"
         )
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seeding hashes passwords; scrypt costs ~0.4 s each, so tests use a cheap method
+    unless marked `real_password_hash`."""
+    if request.node.get_closest_marker("real_password_hash") is None:
+        monkeypatch.setattr(accounts, "generate_password_hash",
+                            functools.partial(generate_password_hash, method="pbkdf2:sha256:1"))
 
 
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])

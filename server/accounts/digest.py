@@ -169,11 +169,13 @@ class DigestAuthority:
             expected = md5_hex(f"{ha1}:{creds.nonce}:{creds.nc}:{creds.cnonce}:auth:{ha2}")
         else:  # RFC 2069 style, still sent by some old clients
             expected = md5_hex(f"{ha1}:{creds.nonce}:{ha2}")
-        if not hmac.compare_digest(expected, creds.response):
+        # Bytes, not str: compare_digest refuses non-ASCII text, which a client can send.
+        if not hmac.compare_digest(expected.encode(), creds.response.encode("utf-8", "replace")):
             return "bad"
         if age > self.ttl or age < -60:
             return "stale"
-        if creds.nc and not self.counts.first_use(creds.nonce, creds.nc, self.ttl):
+        # Without qop there is no nc, so such a nonce is good for one request only.
+        if not self.counts.first_use(creds.nonce, (creds.nc or "") if creds.qop else "", self.ttl):
             return "stale"  # a replayed nc: make the client start over with a new nonce
         return "ok"
 

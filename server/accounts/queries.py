@@ -7,24 +7,43 @@ from sqlalchemy.orm import Session
 
 from server.models import Project, ProjectMember, User
 
+# IDs are 32-bit integers on PostgreSQL: a larger number from a URL cannot name a row, and
+# binding it would be a database error instead of "not found".
+_MAX_ID = 2**31 - 1
+
+
+def _storable(value: str) -> bool:
+    """PostgreSQL text cannot hold NUL, which a URL (%00) or a Basic header can carry."""
+    return "\x00" not in value
+
 
 def user_by_username(session: Session, username: str) -> User | None:
+    if not _storable(username):
+        return None
     return session.scalar(select(User).where(User.username == username))
 
 
 def user_by_token(session: Session, token: str) -> User | None:
+    if not _storable(token):
+        return None
     return session.scalar(select(User).where(User.token == token))
 
 
 def user_by_id(session: Session, user_id: int) -> User | None:
+    if not 0 < user_id <= _MAX_ID:
+        return None
     return session.get(User, user_id)
 
 
 def project_by_id(session: Session, project_id: int) -> Project | None:
+    if not 0 < project_id <= _MAX_ID:
+        return None
     return session.get(Project, project_id)
 
 
 def project_by_name(session: Session, name: str) -> Project | None:
+    if not _storable(name):
+        return None
     return session.scalar(select(Project).where(Project.name == name))
 
 

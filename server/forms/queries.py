@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from server.models import Form, FormMedia, FormVersion, Project
@@ -101,9 +101,16 @@ def count_versions_with_prefix(session: Session, form_id: int, prefix: str) -> i
 def media_of_version(session: Session, version_id: int) -> list[FormMedia]:
     return list(
         session.scalars(
-            select(FormMedia).where(FormMedia.form_version_id == version_id).order_by(FormMedia.name)
+            select(FormMedia)
+            .where(FormMedia.form_version_id == version_id)
+            .order_by(FormMedia.name)
         )
     )
+
+
+def delete_media_of_version(session: Session, version_id: int) -> None:
+    """Remove a version's media rows (before giving it a new set); the blobs stay."""
+    session.execute(delete(FormMedia).where(FormMedia.form_version_id == version_id))
 
 
 def media_by_name(session: Session, version_id: int, name: str) -> FormMedia | None:

@@ -1,8 +1,14 @@
 """Publishing forms and changing their state: check_* validates, do_* writes and audits.
 
 A publish converts the XLSForm, stores its media, and creates a new version only when the
-content changed. Versions are immutable: the XML served for a version (and so its md5) never
+form itself changed. Versions are immutable: the XML served for a version (and so its md5) never
 changes. Designers who leave `version` empty get one assigned (YYYYMMDDNN, ODK's advice).
+
+When only the media changed (a new desa.csv, a new picture), the current version keeps its
+XML and version and gets the new media set: Collect compares media hashes when the form's
+md5 is unchanged and downloads just the changed files ("updated media"), and designers do not
+have to bump `version` to fix a village list. The old media stay in the blob store and the
+audit row names both sets.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +29,13 @@ from server.config import Settings
 from server.forms import queries
 from server.forms.javarosa import ValidationResult, validate_xform
 from server.forms.xform import XFormError, read_facts
-from server.forms.xlsform import Converted, XLSFormError, convert_xlsform
+from server.forms.xlsform import (
+    Converted,
+    UnsafeArchiveError,
+    UnsupportedFileError,
+    XLSFormError,
+    convert_xlsform,
+)
 from server.models import FORM_STATES, Form, FormMedia, FormVersion, utcnow
 from server.problems import ProblemError
 from server.storage import BlobInfo, BlobStore
@@ -41,11 +54,12 @@ class MediaInput:
 
 @dataclass
 class PublishResult:
-    """What a publish did."""
+    """What a publish did: a new version (created), new media for the current one, or nothing."""
 
     form: Form
     version: FormVersion
     created: bool
+    media_updated: bool = False
     warnings: list[str] = field(default_factory=list)
     javarosa: ValidationResult | None = None
     missing_media: list[str] = field(default_factory=list)
@@ -65,16 +79,21 @@ def store_media(store: BlobStore, path: Path, limit: int) -> MediaInput:
         with path.open("rb") as handle:
             info = store.put_stream(handle, limit=limit)
     except ValueError:
-        raise ProblemError(problems.TOO_LARGE, limit_mb=limit // 1_000_000) from None
+        raise ProblemError(problems.TOO_LARGE, limit_mb=problems.megabytes(limit)) from None
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return MediaInput(name=name, blob=info, content_type=content_type)
 
 
-def _content_hash(xml: str, media: list[MediaInput]) -> str:
+def _content_hash(xml: str, media: Iterable[tuple[str, str]]) -> str:
+    """Hash of the unversioned XForm plus (name, sha256) of each media file."""
     digest = hashlib.sha256(xml.encode("utf-8"))
-    for item in sorted(media, key=lambda m: m.name):
-        digest.update(f"\n{item.name}:{item.blob.sha256}".encode())
+    for name, sha256 in sorted(media):
+        digest.update(f"\n{name}:{sha256}".encode())
     return digest.hexdigest()
+
+
+def _pairs(media: list[MediaInput]) -> list[tuple[str, str]]:
+    return [(m.name, m.blob.sha256) for m in media]
 
 
 def _auto_version(session: Session, form: Form | None) -> str:
@@ -86,6 +105,10 @@ def _auto_version(session: Session, form: Form | None) -> str:
 def _convert(source: Path) -> Converted:
     try:
         return convert_xlsform(source)
+    except UnsupportedFileError:
+        raise ProblemError(problems.UNSUPPORTED_FORM_FILE, name=source.name) from None
+    except UnsafeArchiveError as exc:
+        raise ProblemError(problems.UNSAFE_ARCHIVE, name=source.name, reason=exc.reason) from None
     except XLSFormError as exc:
         raise ProblemError(problems.XLSFORM_INVALID, details="\n".join(exc.messages)) from None
 
@@ -116,14 +139,20 @@ def do_publish_form(
         raise ProblemError(problems.INVALID_INPUT, field="media", reason="duplicate file names")
 
     form = queries.form_by_xml_id(session, project_id, facts.form_id)
-    content_hash = _content_hash(converted.xml, media)
+    content_hash = _content_hash(converted.xml, _pairs(media))
     current = queries.version_by_id(session, form.current_version_id) if form and \
         form.current_version_id else None
     warnings = list(converted.warnings)
     missing = [name for name in facts.media_names if name not in {m.name for m in media}]
-    if current is not None and current.content_hash == content_hash:
-        return PublishResult(form, current, created=False, warnings=warnings,
-                             missing_media=missing)  # type: ignore[arg-type]
+    if form is not None and current is not None:
+        if current.content_hash == content_hash:
+            return PublishResult(form, current, created=False, warnings=warnings,
+                                 missing_media=missing)
+        stored = [(m.name, m.blob_sha256) for m in queries.media_of_version(session, current.id)]
+        if current.content_hash == _content_hash(converted.xml, stored):
+            _replace_media(session, form, current, media, content_hash, actor_id)
+            return PublishResult(form, current, created=False, media_updated=True,
+                                 warnings=warnings, missing_media=missing)
 
     version = converted.designer_version or _auto_version(session, form)
     if form is not None and queries.version_by_string(session, form.id, version) is not None:
@@ -137,8 +166,7 @@ def do_publish_form(
         warnings.extend(javarosa.warnings)
 
     source_blob = store.put_bytes(source.read_bytes())
-    for info in [source_blob, *(m.blob for m in media)]:
-        blobs.remember(session, info)
+    blobs.remember(session, source_blob)
     if form is None:
         form = Form(project_id=project_id, xml_form_id=facts.form_id, state="open")
         session.add(form)
@@ -159,19 +187,37 @@ def do_publish_form(
     )
     session.add(row)
     session.flush()
-    for item in media:
-        session.add(
-            FormMedia(
-                form_version_id=row.id, name=item.name, blob_sha256=item.blob.sha256,
-                md5=item.blob.md5, size=item.blob.size, content_type=item.content_type,
-            )
-        )
+    _add_media(session, row.id, media)
     form.current_version_id = row.id
     form.updated_at = utcnow()
     audit.record(session, actor_id, "form.publish", "form", form.id, version=version,
                  md5=row.md5, media=[m.name for m in media])
     return PublishResult(form, row, created=True, warnings=warnings, javarosa=javarosa,
                          missing_media=missing)
+
+
+def _add_media(session: Session, version_id: int, media: list[MediaInput]) -> None:
+    for item in media:
+        blobs.remember(session, item.blob)
+        session.add(
+            FormMedia(
+                form_version_id=version_id, name=item.name, blob_sha256=item.blob.sha256,
+                md5=item.blob.md5, size=item.blob.size, content_type=item.content_type,
+            )
+        )
+
+
+def _replace_media(session: Session, form: Form, version: FormVersion, media: list[MediaInput],
+                   content_hash: str, actor_id: int | None) -> None:
+    """Give the current version a new media set; its XML (and md5) stay as they are."""
+    old = {m.name: m.md5 for m in queries.media_of_version(session, version.id)}
+    queries.delete_media_of_version(session, version.id)
+    _add_media(session, version.id, media)
+    version.content_hash = content_hash
+    form.updated_at = utcnow()
+    audit.record(session, actor_id, "form.media", "form", form.id, version=version.version,
+                 old={n: old[n] for n in sorted(old)},
+                 new={m.name: m.blob.md5 for m in sorted(media, key=lambda m: m.name)})
 
 
 def check_form_state(state: str) -> str:
@@ -182,7 +228,9 @@ def check_form_state(state: str) -> str:
     return state
 
 
-def do_set_form_state(session: Session, form: Form, state: str, actor_id: int | None = None) -> None:
+def do_set_form_state(
+    session: Session, form: Form, state: str, actor_id: int | None = None
+) -> None:
     check_form_state(state)
     if form.state == state:
         return

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pyxform.errors import PyXFormError
+from pyxform.xls2json_backends import get_xlsform
 from pyxform.xls2xform import convert
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 SUFFIXES = (".xlsx", ".xls", ".csv", ".md")
 _ROW = re.compile(r"^\s*\[row\s*:\s*(\d+)\]\s*")
 _SHEET = re.compile(r"On the '([a-z_ -]+)' sheet,?\s*", re.IGNORECASE)
+# pyxform messages that name a survey row's cell but not its row number: (pattern, column).
+_ROWLESS = (
+    (re.compile(r"^Unknown question type '(.+)'\.?$"), "type"),
+    (re.compile(r"^The survey element named '(.+)' has no label or hint\.?$"), "name"),
+)
 
 # Archive limits for .xlsx: a real questionnaire is well under these.
 MAX_ENTRIES = 2000
@@ -36,7 +42,10 @@ _HINTS = (
     ("Could not find the name", "Rujukan ${...} menunjuk nama yang tidak ada di lembar 'survey'."),
     ("Unmatched begin statement", "Ada 'begin group/repeat' tanpa 'end' yang sesuai."),
     ("Unmatched end statement", "Ada 'end group/repeat' tanpa 'begin' yang sesuai."),
+    ("has no label or hint", "Pertanyaan tanpa label; isi kolom 'label' (atau 'hint')."),
     ("survey sheet", "Lembar 'survey' wajib ada."),
+    ("not recognized as a supported type",
+     "Berkas tidak dapat dibaca sebagai XLSForm; simpan ulang dari Excel atau LibreOffice."),
 )
 
 
@@ -46,6 +55,18 @@ class XLSFormError(ValueError):
     def __init__(self, messages: list[str]) -> None:
         self.messages = messages
         super().__init__("\n".join(messages))
+
+
+class UnsupportedFileError(XLSFormError):
+    """The file is not one of the XLSForm formats we read."""
+
+
+class UnsafeArchiveError(XLSFormError):
+    """The .xlsx would inflate beyond sane limits (a zip bomb, or something like one)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__([f"Berkas .xlsx ditolak: {reason}"])
 
 
 @dataclass
@@ -100,32 +121,58 @@ def check_archive(path: Path) -> None:
     except (zipfile.BadZipFile, OSError) as exc:
         raise XLSFormError([f"Berkas .xlsx rusak atau bukan .xlsx ({exc})"]) from None
     if len(entries) > MAX_ENTRIES:
-        raise XLSFormError([f"Berkas .xlsx memuat terlalu banyak bagian ({len(entries)})"])
+        raise UnsafeArchiveError(f"terlalu banyak bagian ({len(entries)})")
     total = 0
     for entry in entries:
         total += entry.file_size
         ratio = entry.file_size / max(entry.compress_size, 1)
         if entry.file_size > 1_000_000 and ratio > MAX_RATIO:
-            raise XLSFormError(
-                [f"Berkas .xlsx ditolak: bagian {entry.filename} mengembang {ratio:.0f}x "
-                 "(kemungkinan zip bomb)"]
+            raise UnsafeArchiveError(
+                f"bagian {entry.filename} mengembang {ratio:.0f}x (kemungkinan zip bomb)"
             )
     if total > MAX_UNCOMPRESSED:
-        raise XLSFormError([f"Berkas .xlsx ditolak: isi terurai {total} byte terlalu besar"])
+        raise UnsafeArchiveError(f"isi terurai {total} byte terlalu besar")
+
+
+def _with_row(path: Path, suffix: str, message: str) -> str:
+    """Add pyxform's "[row : N]" prefix to the messages that lack it, found in the survey sheet.
+
+    pyxform reports an unknown type or a missing label without a row; designers of a
+    200-row form need the row to find it.
+    """
+    if _ROW.match(message):
+        return message
+    for pattern, column in _ROWLESS:
+        match = pattern.match(message.strip())
+        if match is None:
+            continue
+        try:
+            rows = get_xlsform(str(path), file_type=suffix).survey or []
+        except Exception:  # the conversion already failed; the message stays as it is
+            return message
+        value = match.group(1)
+        for index, row in enumerate(rows):
+            if str(row.get(column, "")).strip() == value:
+                # pyxform counts the header as row 1, so the first data row is row 2.
+                return f"[row : {index + 2}] {message}"
+    return message
 
 
 def convert_xlsform(path: Path) -> Converted:
     """Convert the XLSForm at `path`; the file stem is the fallback form ID."""
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise XLSFormError([f"Jenis berkas {path.name} tidak didukung; gunakan {', '.join(SUFFIXES)}"])
+        raise UnsupportedFileError(
+            [f"Jenis berkas {path.name} tidak didukung; gunakan {', '.join(SUFFIXES)}"]
+        )
     if suffix == ".xlsx":
         check_archive(path)
     warnings: list[str] = []
     try:
         result = convert(xlsform=str(path), warnings=warnings, file_type=suffix)
     except PyXFormError as exc:
-        raise XLSFormError([explain(line) for line in str(exc).splitlines() if line.strip()]) from None
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        raise XLSFormError([explain(_with_row(path, suffix, line)) for line in lines]) from None
     except Exception as exc:  # pyxform and its readers raise many types on broken files
         log.info("XLSForm %s could not be read: %r", path.name, exc)
         raise XLSFormError(

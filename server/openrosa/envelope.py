@@ -6,7 +6,7 @@ and any DOCTYPE is refused outright (no billion-laughs, no XXE). Pure: bytes in,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -45,23 +45,31 @@ class Envelope:
         wanted = {_path_tuple(path) for path in binary_fields}
         if not wanted:
             return []
+        # Only groups and repeats on the way to a binary field are worth descending into.
+        inner = {path[:i] for path in wanted for i in range(1, len(path))}
         found: list[str] = []
-        stack: list[tuple[etree._Element, tuple[str, ...]]] = [(child, ()) for child in self.root]
+        # Depth-first in document order, one iterator per open group (no list of every node).
+        stack: list[tuple[Iterator[etree._Element], tuple[str, ...]]] = [(iter(self.root), ())]
         while stack:
-            element, parent = stack.pop()
-            if not isinstance(element.tag, str):
+            children, parent = stack[-1]
+            element = next(children, None)
+            if element is None:
+                stack.pop()
                 continue
             path = (*parent, _local(element))
             if path in wanted:
                 value = _text(element)
                 if value:
                     found.append(value)
-            stack.extend((child, path) for child in reversed(element))
+            elif path in inner:
+                stack.append((iter(element), path))
         return _unique(found)
 
 
 def _local(element: etree._Element) -> str:
-    return etree.QName(element).localname
+    """Local name of an element; "" for comments and processing instructions."""
+    tag = element.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def _text(element: etree._Element) -> str:
@@ -82,11 +90,10 @@ def _path_tuple(nodeset: str) -> tuple[str, ...]:
 
 
 def _find_meta(root: etree._Element, name: str) -> str | None:
-    for meta in root:
-        if isinstance(meta.tag, str) and _local(meta) == "meta":
-            for child in meta:
-                if isinstance(child.tag, str) and _local(child) == name:
-                    return _text(child) or None
+    # "{*}" matches any namespace or none: Collect writes meta in the orx namespace or none.
+    for meta in root.iterchildren("{*}meta"):
+        for child in meta.iterchildren(f"{{*}}{name}"):
+            return _text(child) or None
     return None
 
 
@@ -102,14 +109,13 @@ def parse_envelope(xml: bytes) -> Envelope:
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise ProblemError(problems.XML_DTD_FORBIDDEN)
     leaves: set[str] = set()
-    count = 0
-    for element in root.iter():
-        count += 1
+    for count, element in enumerate(root.iter(), start=1):
         if count > MAX_ELEMENTS:
             raise ProblemError(problems.MALFORMED_XML, reason="too many elements")
         if isinstance(element.tag, str) and len(element) == 0 and element.text:
             leaves.add(element.text.strip())
-    if _depth(root) > MAX_DEPTH:
+    # An element MAX_DEPTH levels below the root exists: evaluated in C, not per element.
+    if root.xpath("boolean(/*" + "/*" * MAX_DEPTH + ")"):
         raise ProblemError(problems.MALFORMED_XML, reason="nested too deeply")
 
     form_id = (root.get("id") or "").strip()
@@ -133,15 +139,3 @@ def parse_envelope(xml: bytes) -> Envelope:
         root=root,
         leaf_values=frozenset(leaves),
     )
-
-
-def _depth(root: etree._Element) -> int:
-    deepest = 0
-    stack = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if depth > MAX_DEPTH:
-            return depth
-        stack.extend((child, depth + 1) for child in element)
-    return deepest

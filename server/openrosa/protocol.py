@@ -6,10 +6,12 @@ content type, the exact namespaces, `md5:` hashes, absolute URLs, titles escaped
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape as _sax_escape
+from xml.sax.saxutils import quoteattr
 
 from flask import Response
 from werkzeug.http import http_date
@@ -18,6 +20,16 @@ XML_CONTENT_TYPE = "text/xml; charset=utf-8"
 NS_FORMLIST = "http://openrosa.org/xforms/xformsList"
 NS_MANIFEST = "http://openrosa.org/xforms/xformsManifest"
 NS_RESPONSE = "http://openrosa.org/http/response"
+
+
+# Characters XML 1.0 cannot carry at all (not even escaped); they reach us in echoed input
+# such as a %00 in a URL, and one of them would make the whole answer unreadable to Collect.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def escape(text: str) -> str:
+    """Escape text for an XML element, replacing characters XML cannot hold with U+FFFD."""
+    return _sax_escape(_NOT_XML.sub("\ufffd", text))
 
 
 def openrosa_headers(accept_content_length: int) -> dict[str, str]:
@@ -38,7 +50,7 @@ def xml_response(body: str, status: int = 200, headers: dict[str, str] | None = 
 
 def message_body(text: str, nature: str = "") -> str:
     """An <OpenRosaResponse> with one message; Collect shows it to the enumerator."""
-    nature_attr = f" nature={quoteattr(nature)}" if nature else ""
+    nature_attr = f" nature={quoteattr(_NOT_XML.sub('', nature))}" if nature else ""
     return (
         f'<OpenRosaResponse xmlns="{NS_RESPONSE}">'
         f"<message{nature_attr}>{escape(text)}</message>"
@@ -66,6 +78,9 @@ class FormListEntry:
 def form_list_body(entries: Iterable[FormListEntry]) -> str:
     parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<xforms xmlns="{NS_FORMLIST}">']
     for entry in entries:
+        manifest = (
+            f"<manifestUrl>{escape(entry.manifest_url)}</manifestUrl>" if entry.manifest_url else ""
+        )
         parts.append(
             "<xform>"
             f"<formID>{escape(entry.form_id)}</formID>"
@@ -73,8 +88,7 @@ def form_list_body(entries: Iterable[FormListEntry]) -> str:
             f"<version>{escape(entry.version)}</version>"
             f"<hash>md5:{entry.md5}</hash>"
             f"<downloadUrl>{escape(entry.download_url)}</downloadUrl>"
-            + (f"<manifestUrl>{escape(entry.manifest_url)}</manifestUrl>" if entry.manifest_url else "")
-            + "</xform>"
+            f"{manifest}</xform>"
         )
     parts.append("</xforms>")
     return "".join(parts)

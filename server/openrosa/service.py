@@ -11,6 +11,8 @@ ODK Central's decisions are the reference (docs.getodk.org/openrosa-form-submiss
 - same instanceID, different XML: 409; instanceID of a deleted submission: 409;
 - deprecatedID naming the current version: a new version (review state "edited"), files not
   re-sent carried forward; unknown deprecatedID: 404; an older version: 409.
+Races between requests end in the same answers: of two edits of one version the second is
+stale (409), and a twin POST that loses the insert of a new instanceID is told to retry (409).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server import audit, blobs, problems
@@ -37,6 +40,9 @@ from server.problems import ProblemError
 from server.storage import BlobInfo, BlobStore, HashingFile
 
 _PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Longest attachment name the database keeps (SubmissionAttachment.name); no phone makes longer.
+MAX_NAME = 255
 
 
 class Outcome(Enum):
@@ -131,6 +137,22 @@ def plain_part_name(name: str | None) -> str | None:
     return name
 
 
+def clean_text(value: str | None, limit: int) -> str | None:
+    """Text from a header or the query string made fit for a column: no control characters
+    (PostgreSQL refuses NUL), at most `limit` characters; None when nothing is left."""
+    if not value:
+        return None
+    return _CONTROL.sub("", value)[:limit] or None
+
+
+def check_attachment_names(names: list[str]) -> list[str]:
+    """Refuse a file name longer than any phone writes (and than the column holds)."""
+    for name in names:
+        if len(name) > MAX_NAME:
+            raise ProblemError(problems.BAD_FILE_NAME, name=name[:60] + "…")
+    return names
+
+
 def keep_referenced_parts(store: BlobStore, incoming: Incoming) -> dict[str, tuple[BlobInfo, str]]:
     """Make durable every part whose name the instance mentions; ignore the rest."""
     kept: dict[str, tuple[BlobInfo, str]] = {}
@@ -162,7 +184,7 @@ def _fill(session: Session, row: SubmissionAttachment, blob: tuple[BlobInfo, str
     blobs.remember(session, info)
     row.blob_sha256 = info.sha256
     row.size = info.size
-    row.content_type = content_type[:100]
+    row.content_type = clean_text(content_type, 100)
     row.received_at = utcnow()
 
 
@@ -186,7 +208,7 @@ def do_receive_submission(
             form_id=form.xml_form_id,
         )
     form_version_id, binary_fields = facts
-    expected = envelope.attachment_names(binary_fields)
+    expected = check_attachment_names(envelope.attachment_names(binary_fields))
     xml_sha256 = hashlib.sha256(incoming.xml).hexdigest()
 
     found = queries.version_by_instance(session, form.id, envelope.instance_id)
@@ -200,13 +222,18 @@ def do_receive_submission(
     )
 
     if decision == "same":
-        version, submission = found  # type: ignore[misc]
-        return _add_parts(session, version, submission, expected, kept, incoming)
+        assert found is not None  # decide() answers "same" only for a known instanceID
+        return _add_parts(session, *found, expected, kept, incoming)
 
     submission: Submission
     now = utcnow()
+    device_id = clean_text(incoming.device_id, 255)
     if decision == "edit":
         previous, submission = target  # type: ignore[misc]
+        # Lock the submission and decide again on what is committed now: of two edits made
+        # from the same version, the second to get here is stale (the history never forks).
+        session.refresh(submission, with_for_update=True)
+        decide(xml_sha256, envelope, None, _known(previous, submission))
         outcome = Outcome.EDITED
         submission.review_state = "edited"
         submission.updated_at = now
@@ -215,21 +242,21 @@ def do_receive_submission(
         outcome = Outcome.CREATED
         submission = Submission(
             form_id=form.id, instance_id=envelope.instance_id, submitter_id=actor_id,
-            device_id=incoming.device_id, review_state="received", created_at=now,
+            device_id=device_id, review_state="received", created_at=now,
             updated_at=now,
         )
         session.add(submission)
-        session.flush()
+        _flush_new(session)
     version = SubmissionVersion(
         submission_id=submission.id, form_id=form.id, form_version_id=form_version_id,
         instance_id=envelope.instance_id, deprecated_id=envelope.deprecated_id,
         instance_name=envelope.instance_name, xml=incoming.xml, xml_sha256=xml_sha256,
         encrypted=envelope.encrypted, complete=not incoming.incomplete,
-        submitter_id=actor_id, device_id=incoming.device_id,
-        user_agent=(incoming.user_agent or "")[:500] or None, created_at=now,
+        submitter_id=actor_id, device_id=device_id,
+        user_agent=clean_text(incoming.user_agent, 500), created_at=now,
     )
     session.add(version)
-    session.flush()
+    _flush_new(session)
     carried = _carried_files(session, previous.id) if previous is not None else {}
     missing = []
     for name in expected:
@@ -244,6 +271,15 @@ def do_receive_submission(
         form_version_id=form_version_id, missing=len(missing),
     )
     return Receipt(outcome, submission.id, version.id, missing)
+
+
+def _flush_new(session: Session) -> None:
+    """Insert the new rows now; a twin request that stored the same instanceID first (and
+    committed while this one waited on the unique index) wins, and this one is told to retry."""
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ProblemError(problems.CONCURRENT_WRITE) from None
 
 
 def _carried_files(session: Session, version_id: int) -> dict[str, tuple[BlobInfo, str]]:
@@ -273,7 +309,13 @@ def _add_parts(
         if row is None:
             row = _attach(session, version.id, name, None)
             rows[name] = row
-        if blob is not None and row.blob_sha256 is None:
+        if blob is None:
+            continue
+        # While the upload is incomplete the phone's file wins: the first part of an edit
+        # carried the previous version's files forward, and later parts bring the new ones.
+        if row.blob_sha256 is None or (
+            not version.complete and row.blob_sha256 != blob[0].sha256
+        ):
             _fill(session, row, blob)
             added += 1
     if not incoming.incomplete and not version.complete:

@@ -68,6 +68,14 @@ def _check_openrosa_version() -> None:
         raise ProblemError(problems.BAD_OPENROSA_VERSION, version=version[:20])
 
 
+@bp.before_request
+def _refuse_nul_in_path() -> None:
+    # A %00 in a form ID, file name, username or token can name nothing we store (and
+    # PostgreSQL refuses NUL in text), so answer 404 before any look-up.
+    if any(isinstance(v, str) and "\x00" in v for v in (request.view_args or {}).values()):
+        raise ProblemError(problems.NOT_FOUND)
+
+
 @bp.after_request
 def _add_headers(response: Response) -> Response:
     for key, value in openrosa_headers(services().settings.max_submission_bytes).items():
@@ -143,7 +151,8 @@ def form_xml(scope: Scope, xml_form_id: str) -> Response:
     response = xml_response(version.xml.decode("utf-8"))
     response.set_etag(version.md5)
     response.headers["Cache-Control"] = "no-cache, private"
-    return response.make_conditional(request)
+    response.make_conditional(request)  # turns itself into a 304 when the ETag matches
+    return response
 
 
 def manifest(scope: Scope, xml_form_id: str) -> Response:
@@ -178,7 +187,9 @@ def _read_incoming() -> Incoming:
     if request.mimetype != "multipart/form-data":
         raise ProblemError(problems.NOT_MULTIPART)
     request.max_content_length = settings.max_submission_bytes + MULTIPART_SLACK
-    request.max_form_memory_size = settings.max_instance_xml_bytes
+    # Werkzeug applies this to plain (non-file) fields, reading 64 KiB at a time; the
+    # instance's own limit is checked below whichever way it was sent.
+    request.max_form_memory_size = max(settings.max_instance_xml_bytes, 1_000_000)
     try:
         files, fields = request.files, request.form
     except RequestEntityTooLarge:
@@ -189,11 +200,14 @@ def _read_incoming() -> Incoming:
     if xml_part is not None:
         if getattr(xml_part.stream, "size", 0) > settings.max_instance_xml_bytes:
             raise ProblemError(problems.TOO_LARGE,
-                               limit_mb=settings.max_instance_xml_bytes // 1_000_000)
+                               limit_mb=problems.megabytes(settings.max_instance_xml_bytes))
         xml_part.stream.seek(0)
         xml = xml_part.stream.read()
     elif "xml_submission_file" in fields:
         xml = fields["xml_submission_file"].encode("utf-8")
+        if len(xml) > settings.max_instance_xml_bytes:
+            raise ProblemError(problems.TOO_LARGE,
+                               limit_mb=problems.megabytes(settings.max_instance_xml_bytes))
     else:
         raise ProblemError(problems.MISSING_XML_PART)
     envelope = parse_envelope(xml)
@@ -210,9 +224,16 @@ def _read_incoming() -> Incoming:
         envelope=envelope,
         parts=parts,
         incomplete=fields.get("*isIncomplete*", "").strip().lower() == "yes",
-        device_id=(request.args.get("deviceID") or None),
+        device_id=_device_id(),
         user_agent=request.headers.get("User-Agent"),
     )
+
+
+def _device_id() -> str | None:
+    """Collect's ?deviceID=, cleaned of control characters and cut to the column's size."""
+    raw = request.args.get("deviceID") or ""
+    cleaned = "".join(ch for ch in raw if ch.isprintable())[:255]
+    return cleaned or None
 
 
 def _form_for_submission(actor: auth.Actor, scope: Scope, xml_form_id: str,
@@ -255,7 +276,7 @@ def submission(scope: Scope) -> Response:
 
 # URL rules: one view function each, registered for every layout.
 _CENTRAL = "/v1/projects/<int:project_id>"
-_TOKEN = "/v1/key/<token>/projects/<int:project_id>"
+_TOKEN = "/v1/key/<token>/projects/<int:project_id>"  # noqa: S105 (a URL rule, not a secret)
 
 
 def _central(view):  # type: ignore[no-untyped-def]
@@ -265,15 +286,18 @@ def _central(view):  # type: ignore[no-untyped-def]
     return endpoint
 
 
+# XLSForm allows "/" in form_id; url_segment encodes it as %2F, which WSGI servers decode
+# before routing, so form IDs take the `path` converter.
 for prefix, label in ((_CENTRAL, "central"), (_TOKEN, "token")):
     bp.add_url_rule(f"{prefix}/formList", f"{label}_form_list", _central(form_list))
     bp.add_url_rule(f"{prefix}/submission", f"{label}_submission", _central(submission),
                     methods=["HEAD", "POST"])
-    bp.add_url_rule(f"{prefix}/forms/<xml_form_id>.xml", f"{label}_form_xml", _central(form_xml))
-    bp.add_url_rule(f"{prefix}/forms/<xml_form_id>/manifest", f"{label}_manifest",
+    bp.add_url_rule(f"{prefix}/forms/<path:xml_form_id>.xml", f"{label}_form_xml",
+                    _central(form_xml))
+    bp.add_url_rule(f"{prefix}/forms/<path:xml_form_id>/manifest", f"{label}_manifest",
                     _central(manifest))
-    bp.add_url_rule(f"{prefix}/forms/<xml_form_id>/attachments/<name>", f"{label}_attachment",
-                    _central(attachment))
+    bp.add_url_rule(f"{prefix}/forms/<path:xml_form_id>/attachments/<name>",
+                    f"{label}_attachment", _central(attachment))
 
 
 @bp.route("/formList")

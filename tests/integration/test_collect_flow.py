@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from collect import CollectClient, instance_xml, photo
 from sqlalchemy import select
 
@@ -34,3 +35,21 @@ def test_token_client_submits_with_photos(collect_token: CollectClient, svc) -> 
         assert sorted(r.name for r in rows) == sorted(photos)
         assert all(svc.store.path(r.blob_sha256).read_bytes() == photos[r.name] for r in rows)
         assert session.scalar(select(SubmissionVersion.complete)) is True
+
+
+@pytest.mark.real_password_hash
+def test_passwords_are_stored_with_scrypt_and_digest_ha1(svc, seed) -> None:  # type: ignore[no-untyped-def]
+    """Passwords are kept as a scrypt hash plus the Digest HA1, never in clear."""
+    from conftest import PASSWORD
+
+    from server.accounts.digest import ha1_for
+    from server.accounts.service import do_create_user
+    from server.models import User
+
+    with svc.db.transaction() as session:
+        do_create_user(session, "kuat", "enumerator", svc.settings.realm, password=PASSWORD)
+    with svc.db.sessions() as session:
+        user = session.scalar(select(User).where(User.username == "kuat"))
+        assert user.password_hash.startswith("scrypt:")
+        assert PASSWORD not in user.password_hash
+        assert user.digest_ha1 == ha1_for("kuat", svc.settings.realm, PASSWORD)
