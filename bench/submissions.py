@@ -16,6 +16,7 @@ master + workers, sampled from /proc), and appends the figures to bench/results/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing as mp
@@ -39,8 +40,11 @@ BOUNDARY = "verivalibenchboundary"
 
 
 def instance(photos: bool) -> bytes:
-    files = "".join(f"<foto{i}>foto{i}.jpg</foto{i}>" for i in (1, 2, 3)) if photos else (
-        "<foto1/><foto2/><foto3/>")
+    files = (
+        "".join(f"<foto{i}>foto{i}.jpg</foto{i}>" for i in (1, 2, 3))
+        if photos
+        else ("<foto1/><foto2/><foto3/>")
+    )
     return (
         "<?xml version='1.0' encoding='UTF-8' ?><data id=\"bench_tujuh\" version=\"1\">"
         "<desa>3573011001</desa><nama>Siti Aminah</nama><umur>41</umur><jk>p</jk>"
@@ -51,17 +55,27 @@ def instance(photos: bool) -> bytes:
 
 def part(name: str, filename: str, content_type: str, data: bytes) -> bytes:
     return (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"'
-        f"\r\nContent-Type: {content_type}\r\n\r\n"
-    ).encode() + data + b"\r\n"
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"'
+            f"\r\nContent-Type: {content_type}\r\n\r\n"
+        ).encode()
+        + data
+        + b"\r\n"
+    )
 
 
 def body(photos: bool) -> bytes:
     chunks = [part("xml_submission_file", "instance.xml", "text/xml", instance(photos))]
     if photos:
         for i in (1, 2, 3):
-            chunks.append(part(f"foto{i}.jpg", f"foto{i}.jpg", "image/jpeg",
-                               b"\xff\xd8\xff\xe0" + os.urandom(300_000)))
+            chunks.append(
+                part(
+                    f"foto{i}.jpg",
+                    f"foto{i}.jpg",
+                    "image/jpeg",
+                    b"\xff\xd8\xff\xe0" + os.urandom(300_000),
+                )
+            )
     chunks.append(f"--{BOUNDARY}--\r\n".encode())
     return b"".join(chunks)
 
@@ -96,8 +110,11 @@ def client(url: str, photos: bool, seconds: float, start_at: float, queue: mp.Qu
     while time.time() < end:
         data = bodies[i % len(bodies)]
         if i >= len(bodies):  # a fresh instanceID; photo bytes repeat only past 40 forms
-            data = data.replace(data[data.index(b"uuid:") : data.index(b"uuid:") + 41],
-                                f"uuid:{uuid.uuid4()}".encode(), 1)
+            data = data.replace(
+                data[data.index(b"uuid:") : data.index(b"uuid:") + 41],
+                f"uuid:{uuid.uuid4()}".encode(),
+                1,
+            )
         i += 1
         began = time.perf_counter()
         try:
@@ -157,10 +174,8 @@ class RssSampler(threading.Thread):
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
             found.extend(int(c) for c in (task / "children").read_text().split())
-        except (FileNotFoundError, ProcessLookupError):
-            pass
     return found
 
 
@@ -171,8 +186,15 @@ def free_port() -> int:
 
 
 def verivali(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([sys.executable, "-m", "server", *args], env=env, input=stdin,
-                            capture_output=True, text=True, check=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return result.stdout
 
 
@@ -187,9 +209,22 @@ def setup(env: dict[str, str]) -> str:
 
 def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     deadline = time.time() + 30
@@ -206,8 +241,10 @@ def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
 def run_load(url: str, clients: int, seconds: float, photos: bool) -> dict[str, object]:
     queue: mp.Queue = mp.Queue()
     start_at = time.time() + 2.0 + clients * 0.3
-    procs = [mp.Process(target=client, args=(url, photos, seconds, start_at, queue))
-             for _ in range(clients)]
+    procs = [
+        mp.Process(target=client, args=(url, photos, seconds, start_at, queue))
+        for _ in range(clients)
+    ]
     for proc in procs:
         proc.start()
     results = [queue.get(timeout=seconds + 300) for _ in procs]
@@ -238,10 +275,13 @@ def big_upload(url: str, size: int, tmp: Path) -> dict[str, object]:
         "<foto1>big.jpg</foto1><meta><instanceID>uuid:"
         f"{uuid.uuid4()}</instanceID></meta></data>"
     ).encode()
-    head = part("xml_submission_file", "instance.xml", "text/xml", xml) + (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="big.jpg"; filename="big.jpg"'
-        "\r\nContent-Type: image/jpeg\r\n\r\n"
-    ).encode()
+    head = (
+        part("xml_submission_file", "instance.xml", "text/xml", xml)
+        + (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="big.jpg"; filename="big.jpg"'
+            "\r\nContent-Type: image/jpeg\r\n\r\n"
+        ).encode()
+    )
     tail = f"\r\n--{BOUNDARY}--\r\n".encode()
     length = len(head) + blob.stat().st_size + len(tail)
 
@@ -267,13 +307,21 @@ def big_upload(url: str, size: int, tmp: Path) -> dict[str, object]:
     conn = http.client.HTTPConnection(parts.netloc, timeout=300)
     headers = dict(HEADERS, **{"Content-Length": str(length)})
     began = time.perf_counter()
-    conn.request("POST", f"{parts.path}/submission?deviceID=collect:big", body=Body(),
-                 headers=headers, encode_chunked=False)
+    conn.request(
+        "POST",
+        f"{parts.path}/submission?deviceID=collect:big",
+        body=Body(),
+        headers=headers,
+        encode_chunked=False,
+    )
     response = conn.getresponse()
     response.read()
     conn.close()
-    return {"status": response.status, "seconds": round(time.perf_counter() - began, 2),
-            "bytes": length}
+    return {
+        "status": response.status,
+        "seconds": round(time.perf_counter() - began, 2),
+        "bytes": length,
+    }
 
 
 def main() -> None:
@@ -288,8 +336,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="verivali-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        env = dict(os.environ, VERIVALI_DATA_DIR=str(tmp / "data"), VERIVALI_JAVA_VALIDATE="false",
-                   VERIVALI_SECRET_KEY="bench")
+        env = dict(
+            os.environ,
+            VERIVALI_DATA_DIR=str(tmp / "data"),
+            VERIVALI_JAVA_VALIDATE="false",
+            VERIVALI_SECRET_KEY="bench",
+        )
         port = free_port()
         env["VERIVALI_BASE_URL"] = f"http://127.0.0.1:{port}"
         if args.database_url:
@@ -302,7 +354,9 @@ def main() -> None:
         report: dict[str, object] = {
             "date": time.strftime("%Y-%m-%d %H:%M"),
             "database": "postgresql" if args.database_url else "sqlite",
-            "clients": args.clients, "seconds": args.seconds, "workers": workers,
+            "clients": args.clients,
+            "seconds": args.seconds,
+            "workers": workers,
             "cpus": os.cpu_count(),
         }
         try:

@@ -34,8 +34,9 @@ def build_services(settings: Settings) -> services.Services:
         settings=settings,
         db=Database(settings),
         store=store,
-        digest=DigestAuthority(settings.secret_key, settings.realm, settings.digest_nonce_ttl,
-                               counts),
+        digest=DigestAuthority(
+            settings.secret_key, settings.realm, settings.digest_nonce_ttl, counts
+        ),
         basic_cache=BasicCache(),
         jobs=make_queue(settings.redis_url),
     )

@@ -30,6 +30,7 @@ from server.services import Services
 if TYPE_CHECKING:
     from server.forms.service import PublishResult
 
+
 class CliError(Exception):
     """A one-line error for the user of the command line."""
 
@@ -43,8 +44,10 @@ def _unit_of_work(need_schema: bool = True) -> Iterator[tuple[Services, Session]
     svc = build_services(_settings())
     try:
         if need_schema and not svc.db.has_schema():
-            raise CliError(f"no database at {svc.settings.database_url.split('@')[-1]}; "
-                           "run 'verivali init' first")
+            raise CliError(
+                f"no database at {svc.settings.database_url.split('@')[-1]}; "
+                "run 'verivali init' first"
+            )
         with svc.db.transaction() as session:
             yield svc, session
     finally:
@@ -66,13 +69,16 @@ def init() -> None:
         removed = svc.store.clean_tmp()
     finally:
         svc.db.dispose()
-    click.echo(f"initialised {svc.settings.data_dir}"
-               + (f" (removed {removed} unfinished uploads)" if removed else ""))
+    click.echo(
+        f"initialised {svc.settings.data_dir}"
+        + (f" (removed {removed} unfinished uploads)" if removed else "")
+    )
 
 
 @cli.command()
-@click.option("--host", default=None,
-              help="Address to listen on (default VERIVALI_HOST or 0.0.0.0).")
+@click.option(
+    "--host", default=None, help="Address to listen on (default VERIVALI_HOST or 0.0.0.0)."
+)
 @click.option("--port", type=int, default=None, help="Port (default VERIVALI_PORT or 8000).")
 @click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
 @click.option("--dev", is_flag=True, help="Use Flask's development server (never in production).")
@@ -104,9 +110,7 @@ def worker(burst: bool) -> None:
     if not settings.redis_url:
         raise CliError("VERIVALI_REDIS_URL is not set; without Redis jobs run in the server")
     queue = RqQueue(settings.redis_url)
-    Worker([queue.queue], connection=queue.connection, serializer=JSONSerializer).work(
-        burst=burst
-    )
+    Worker([queue.queue], connection=queue.connection, serializer=JSONSerializer).work(burst=burst)
 
 
 @cli.command()
@@ -149,8 +153,9 @@ def users() -> None:
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["admin", "designer", "supervisor",
-                                                          "enumerator"]))
+@click.option(
+    "--role", required=True, type=click.Choice(["admin", "designer", "supervisor", "enumerator"])
+)
 @click.option("--project", "project_id", type=int, help="Project the user works in.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_add(name: str, role: str, project_id: int | None, password_stdin: bool) -> None:
@@ -164,8 +169,9 @@ def users_add(name: str, role: str, project_id: int | None, password_stdin: bool
         password = secrets.token_urlsafe(12)
         generated = True
     with _unit_of_work() as (svc, session):
-        accounts.do_create_user(session, name, role, svc.settings.realm, password=password,
-                                project_id=project_id)
+        accounts.do_create_user(
+            session, name, role, svc.settings.realm, password=password, project_id=project_id
+        )
     click.echo(f"created {name} ({role})")
     if generated:
         click.echo(f"password: {password}")
@@ -208,8 +214,13 @@ def forms() -> None:
 @forms.command("publish")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--project", "project_id", type=int, required=True, help="Project ID.")
-@click.option("--media", "media", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="A media file for the form (CSV, image...); repeat for several.")
+@click.option(
+    "--media",
+    "media",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A media file for the form (CSV, image...); repeat for several.",
+)
 def forms_publish(path: Path, project_id: int, media: tuple[Path, ...]) -> None:
     """Convert an XLSForm (.xlsx .xls .csv .md), check it with JavaRosa and publish it."""
     from server.forms import service as forms_service
@@ -230,13 +241,16 @@ def forms_publish(path: Path, project_id: int, media: tuple[Path, ...]) -> None:
 
 
 def _publish_line(result: PublishResult) -> str:
-    state = "published" if result.created else "media updated" if result.media_updated \
-        else "unchanged"
+    state = (
+        "published" if result.created else "media updated" if result.media_updated else "unchanged"
+    )
     checked = ""
     if result.javarosa is not None:
         checked = " (JavaRosa: ok)" if result.javarosa.ran else " (JavaRosa: not run, no Java)"
-    return (f"{state} {result.form.xml_form_id} version {result.version.version} "
-            f"md5:{result.version.md5}{checked}")
+    return (
+        f"{state} {result.form.xml_form_id} version {result.version.version} "
+        f"md5:{result.version.md5}{checked}"
+    )
 
 
 @forms.command("list")
@@ -245,16 +259,23 @@ def forms_list(as_json: bool) -> None:
     """List forms as project<TAB>form ID<TAB>version<TAB>state<TAB>title."""
     with _unit_of_work() as (_svc, session):
         rows = [
-            {"project_id": p.id, "form_id": f.xml_form_id, "version": v.version if v else "",
-             "state": f.state, "title": v.title if v else "", "md5": v.md5 if v else ""}
+            {
+                "project_id": p.id,
+                "form_id": f.xml_form_id,
+                "version": v.version if v else "",
+                "state": f.state,
+                "title": v.title if v else "",
+                "md5": v.md5 if v else "",
+            }
             for f, v, p in form_queries.all_forms_with_projects(session)
         ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo("\t".join(str(row[k]) for k in ("project_id", "form_id", "version", "state",
-                                                    "title")))
+        click.echo(
+            "\t".join(str(row[k]) for k in ("project_id", "form_id", "version", "state", "title"))
+        )
 
 
 @forms.command("state")

@@ -63,7 +63,7 @@ class Settings:
     digest_nonce_ttl: int = 300
     trust_proxy: bool = False
     java_validate: bool = True
-    host: str = "0.0.0.0"
+    host: str = "0.0.0.0"  # noqa: S104 (phones on the LAN must reach the server)
     port: int = 8000
     workers: int = 0  # 0 = derive from the CPU count
     threads: int = 4
@@ -123,7 +123,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         digest_nonce_ttl=_int(env, "VERIVALI_DIGEST_NONCE_TTL", 300, minimum=1),
         trust_proxy=_bool(env, "VERIVALI_TRUST_PROXY", False),
         java_validate=_bool(env, "VERIVALI_JAVA_VALIDATE", True),
-        host=env.get("VERIVALI_HOST") or "0.0.0.0",
+        host=env.get("VERIVALI_HOST") or "0.0.0.0",  # noqa: S104 (see Settings.host)
         port=_int(env, "VERIVALI_PORT", 8000, minimum=1),
         workers=_int(env, "VERIVALI_WORKERS", 0),
         threads=_int(env, "VERIVALI_THREADS", 4, minimum=1),

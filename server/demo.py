@@ -78,8 +78,14 @@ def load_demo(svc: Services, session: Session, forms_dir: Path) -> DemoSummary:
     for username, role in USERS:
         user = account_queries.user_by_username(session, username)
         if user is None:
-            user = accounts.do_create_user(session, username, role, settings.realm,
-                                           password=passwords[username], project_id=project.id)
+            user = accounts.do_create_user(
+                session,
+                username,
+                role,
+                settings.realm,
+                password=passwords[username],
+                project_id=project.id,
+            )
         if role == "enumerator":
             tokens[username] = user.token or accounts.do_issue_token(session, user)
     summary = DemoSummary(project.id, passwords, tokens)

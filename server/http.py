@@ -45,7 +45,9 @@ def render_problem(error: ProblemError) -> Response:
     """An OpenRosa <OpenRosaResponse> carrying the problem's Indonesian message."""
     svc = current_app.extensions["verivali"]
     headers = openrosa_headers(svc.settings.max_submission_bytes)
-    response = xml_response(message_body(error.message("id"), nature="error"), error.status, headers)
+    response = xml_response(
+        message_body(error.message("id"), nature="error"), error.status, headers
+    )
     response.headers["X-Verivali-Problem"] = error.problem.code
     if error.status == 401:
         for key, value in challenge_headers(request, svc.digest, bool(error.details.get("stale"))):

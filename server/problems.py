@@ -52,206 +52,244 @@ def _p(code: str, status: int, id_: str, en: str) -> Problem:
 
 # 400: the request itself is wrong.
 BAD_OPENROSA_VERSION = _p(
-    "400.1", 400,
+    "400.1",
+    400,
     "Versi OpenRosa {version} tidak didukung; gunakan 1.0.",
     "OpenRosa version {version} is not supported; use 1.0.",
 )
 MISSING_XML_PART = _p(
-    "400.2", 400,
+    "400.2",
+    400,
     "Kiriman tidak berisi berkas xml_submission_file.",
     "The request has no xml_submission_file part.",
 )
 MALFORMED_XML = _p(
-    "400.3", 400,
+    "400.3",
+    400,
     "Isi XML kiriman rusak dan tidak dapat dibaca: {reason}",
     "The submission XML is malformed: {reason}",
 )
 XML_DTD_FORBIDDEN = _p(
-    "400.4", 400,
+    "400.4",
+    400,
     "XML kiriman memuat DOCTYPE/entitas, yang tidak diizinkan.",
     "The submission XML contains a DOCTYPE or entities, which are not allowed.",
 )
 MISSING_FORM_ID = _p(
-    "400.5", 400,
+    "400.5",
+    400,
     "XML kiriman tidak menyebut ID formulir (atribut id pada elemen akar).",
     "The submission XML has no form ID (id attribute on the root element).",
 )
 MISSING_INSTANCE_ID = _p(
-    "400.6", 400,
+    "400.6",
+    400,
     "XML kiriman tidak memiliki meta/instanceID.",
     "The submission XML has no meta/instanceID.",
 )
 NOT_MULTIPART = _p(
-    "400.7", 400,
+    "400.7",
+    400,
     "Kiriman harus berupa multipart/form-data.",
     "Submissions must be sent as multipart/form-data.",
 )
 BAD_FILE_NAME = _p(
-    "400.8", 400,
+    "400.8",
+    400,
     "Nama berkas lampiran tidak sah: {name}",
     "Invalid attachment file name: {name}",
 )
 MALFORMED_REQUEST = _p(
-    "400.9", 400,
+    "400.9",
+    400,
     "Permintaan tidak dapat dibaca: {reason}",
     "The request could not be read: {reason}",
 )
 
 # 401/403: who you are and what you may do.
 AUTH_REQUIRED = _p(
-    "401.1", 401,
+    "401.1",
+    401,
     "Silakan masuk dengan nama pengguna dan kata sandi.",
     "Authentication is required.",
 )
 AUTH_FAILED = _p(
-    "401.2", 401,
+    "401.2",
+    401,
     "Nama pengguna atau kata sandi salah.",
     "Wrong username or password.",
 )
 BASIC_NEEDS_HTTPS = _p(
-    "401.3", 401,
+    "401.3",
+    401,
     "Autentikasi Basic hanya diterima lewat https; gunakan Digest.",
     "Basic authentication is only accepted over https; use Digest.",
 )
 UNKNOWN_TOKEN = _p(
-    "403.1", 403,
+    "403.1",
+    403,
     "Token perangkat tidak dikenal atau sudah dicabut. Minta kode QR baru ke koordinator.",
     "Unknown or revoked device token. Ask your supervisor for a new QR code.",
 )
 FORBIDDEN = _p(
-    "403.2", 403,
+    "403.2",
+    403,
     "Anda tidak memiliki akses ke {what}.",
     "You do not have access to {what}.",
 )
 
 # 404: what you asked for does not exist (or is not yours to see).
 NOT_FOUND = _p(
-    "404.1", 404,
+    "404.1",
+    404,
     "Tidak ditemukan.",
     "Not found.",
 )
 FORM_NOT_FOUND = _p(
-    "404.2", 404,
+    "404.2",
+    404,
     "Formulir {form_id} tidak ditemukan di server ini.",
     "Form {form_id} was not found on this server.",
 )
 FORM_VERSION_NOT_FOUND = _p(
-    "404.3", 404,
+    "404.3",
+    404,
     "Versi {version} dari formulir {form_id} tidak ada di server. Perbarui formulir di HP.",
     "Version {version} of form {form_id} does not exist on the server. Update the form.",
 )
 DEPRECATED_NOT_FOUND = _p(
-    "404.4", 404,
+    "404.4",
+    404,
     "Kiriman yang diedit ({deprecated_id}) tidak ditemukan di server.",
     "The submission being edited ({deprecated_id}) was not found on the server.",
 )
 PROJECT_NOT_FOUND = _p(
-    "404.5", 404,
+    "404.5",
+    404,
     "Proyek {project_id} tidak ditemukan.",
     "Project {project_id} was not found.",
 )
 USER_NOT_FOUND = _p(
-    "404.6", 404,
+    "404.6",
+    404,
     "Pengguna {username} tidak ditemukan.",
     "User {username} was not found.",
 )
 ATTACHMENT_NOT_FOUND = _p(
-    "404.7", 404,
+    "404.7",
+    404,
     "Berkas {name} tidak ditemukan.",
     "File {name} was not found.",
 )
 METHOD_NOT_ALLOWED = _p(
-    "405.1", 405,
+    "405.1",
+    405,
     "Metode ini tidak didukung untuk alamat ini.",
     "This method is not supported here.",
 )
 
 # 409: the request conflicts with what is already stored.
 FORM_CLOSED = _p(
-    "409.1", 409,
+    "409.1",
+    409,
     "Formulir {form_id} sudah ditutup dan tidak menerima kiriman.",
     "Form {form_id} is closed and no longer accepts submissions.",
 )
 INSTANCE_CONFLICT = _p(
-    "409.2", 409,
+    "409.2",
+    409,
     "Kiriman dengan instanceID {instance_id} sudah ada dengan isi berbeda. "
     "Jika ini perbaikan, edit kiriman lama di HP lalu kirim ulang.",
     "A submission with instanceID {instance_id} already exists with different content. "
     "To correct it, edit the sent form on the phone and resend.",
 )
 SUBMISSION_DELETED = _p(
-    "409.3", 409,
+    "409.3",
+    409,
     "Kiriman {instance_id} sudah dihapus di server.",
     "Submission {instance_id} was deleted on the server.",
 )
 DEPRECATED_STALE = _p(
-    "409.4", 409,
+    "409.4",
+    409,
     "Edit ini dibuat dari versi lama kiriman {deprecated_id}; sudah ada versi yang lebih baru.",
     "This edit was made from an old version ({deprecated_id}); a newer version exists.",
 )
 FORM_ID_AMBIGUOUS = _p(
-    "409.5", 409,
+    "409.5",
+    409,
     "ID formulir {form_id} ada di beberapa proyek; gunakan alamat server proyek.",
     "Form ID {form_id} exists in several projects; use the project's server URL.",
 )
 CONCURRENT_WRITE = _p(
-    "409.6", 409,
+    "409.6",
+    409,
     "Kiriman yang sama sedang diproses. Coba kirim ulang sebentar lagi.",
     "The same submission is being processed. Try again shortly.",
 )
 FORM_VERSION_EXISTS = _p(
-    "409.7", 409,
+    "409.7",
+    409,
     "Versi {version} formulir {form_id} sudah diterbitkan dengan isi berbeda. "
     "Naikkan nilai 'version' di lembar settings.",
     "Version {version} of form {form_id} was already published with other content. "
     "Increase 'version' in the settings sheet.",
 )
 FORM_ID_MISMATCH = _p(
-    "409.8", 409,
+    "409.8",
+    409,
     "Berkas ini mendefinisikan formulir {got}, bukan {expected}.",
     "This file defines form {got}, not {expected}.",
 )
 
 # 413/415/422: what was sent cannot be accepted.
 TOO_LARGE = _p(
-    "413.1", 413,
+    "413.1",
+    413,
     "Kiriman terlalu besar (batas {limit_mb} MB). Kurangi ukuran foto lalu kirim ulang.",
     "The submission is too large (limit {limit_mb} MB). Reduce photo sizes and resend.",
 )
 XLSFORM_INVALID = _p(
-    "422.1", 422,
+    "422.1",
+    422,
     "Formulir tidak dapat dikonversi:\n{details}",
     "The form could not be converted:\n{details}",
 )
 XFORM_INVALID = _p(
-    "422.2", 422,
+    "422.2",
+    422,
     "Formulir ditolak oleh pemeriksa JavaRosa (mesin ODK Collect):\n{details}",
     "The form was rejected by JavaRosa (the engine of ODK Collect):\n{details}",
 )
 UNSUPPORTED_FORM_FILE = _p(
-    "415.1", 415,
+    "415.1",
+    415,
     "Jenis berkas {name} tidak didukung; gunakan .xlsx, .xls, .csv atau .md.",
     "File type of {name} is not supported; use .xlsx, .xls, .csv or .md.",
 )
 UNSAFE_ARCHIVE = _p(
-    "422.3", 422,
+    "422.3",
+    422,
     "Berkas {name} ditolak: {reason}",
     "File {name} refused: {reason}",
 )
 INVALID_INPUT = _p(
-    "422.4", 422,
+    "422.4",
+    422,
     "{field}: {reason}",
     "{field}: {reason}",
 )
 
 # 5xx: our side; the client keeps its data and retries.
 STORAGE_UNAVAILABLE = _p(
-    "503.1", 503,
+    "503.1",
+    503,
     "Server sedang sibuk; data di HP aman. Coba kirim lagi beberapa saat lagi.",
     "The server is busy; data on the phone is safe. Try again in a moment.",
 )
 INTERNAL = _p(
-    "500.1", 500,
+    "500.1",
+    500,
     "Terjadi kesalahan di server; data di HP aman. Laporkan ke admin.",
     "Something went wrong on the server; data on the phone is safe. Tell the admin.",
 )

@@ -78,7 +78,10 @@ class WsgiTransport:
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         response = self.client.open(
-            path, method=method, headers=headers, data=body,
+            path,
+            method=method,
+            headers=headers,
+            data=body,
             base_url=f"{parts.scheme}://{parts.netloc}",
         )
         collected: dict[str, list[str]] = {}
@@ -181,8 +184,14 @@ class Upload:
 class CollectClient:
     """One phone running ODK Collect, configured with a server URL (and maybe a password)."""
 
-    def __init__(self, transport: Transport, server_url: str, username: str | None = None,
-                 password: str | None = None, device_id: str | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        server_url: str,
+        username: str | None = None,
+        password: str | None = None,
+        device_id: str | None = None,
+    ) -> None:
         self.transport = transport
         self.server_url = server_url.rstrip("/")
         self.username = username
@@ -221,8 +230,15 @@ class CollectClient:
         ha2 = _md5(f"{method}:{uri}".encode())
         response = _md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode())
         fields = {
-            "username": self.username, "realm": realm, "nonce": nonce, "uri": uri,
-            "response": response, "qop": "auth", "nc": nc, "cnonce": cnonce, "algorithm": "MD5",
+            "username": self.username,
+            "realm": realm,
+            "nonce": nonce,
+            "uri": uri,
+            "response": response,
+            "qop": "auth",
+            "nc": nc,
+            "cnonce": cnonce,
+            "algorithm": "MD5",
         }
         if "opaque" in self._digest:
             fields["opaque"] = self._digest["opaque"]
@@ -231,8 +247,9 @@ class CollectClient:
             f"{k}={v}" if k in unquoted else f'{k}="{v}"' for k, v in fields.items()
         )
 
-    def send(self, method: str, url: str, body: bytes = b"",
-             extra_headers: dict[str, str] | None = None) -> Answer:
+    def send(
+        self, method: str, url: str, body: bytes = b"", extra_headers: dict[str, str] | None = None
+    ) -> Answer:
         """One logical request, answering auth challenges as Collect does."""
         url = self._url(url)
         for _attempt in range(3):
@@ -253,7 +270,7 @@ class CollectClient:
                 if urlsplit(url).scheme != "https":
                     raise CollectError("only Basic offered over http: Collect cannot log in")
                 raise CollectError("Basic-only servers are out of scope for this client")
-            params = _parse_challenge(digest[len("Digest"):])
+            params = _parse_challenge(digest[len("Digest") :])
             stale = params.get("stale", "").lower() == "true"
             if self._digest is not None and not stale:
                 return answer  # credentials were rejected: Collect asks the user again
@@ -271,17 +288,23 @@ class CollectClient:
             raise CollectError(f"formList root is {root.tag}, not xforms in {NS_FORMLIST}")
         forms = []
         for xform in root.findall(f"{{{NS_FORMLIST}}}xform"):
+
             def text(name: str, element: etree._Element = xform) -> str | None:
                 found = element.find(f"{{{NS_FORMLIST}}}{name}")
                 return None if found is None else (found.text or "")
+
             entry = ServerForm(
-                form_id=text("formID") or "", name=text("name") or "",
-                version=text("version") or "", hash=text("hash") or "",
-                download_url=text("downloadUrl") or "", manifest_url=text("manifestUrl"),
+                form_id=text("formID") or "",
+                name=text("name") or "",
+                version=text("version") or "",
+                hash=text("hash") or "",
+                download_url=text("downloadUrl") or "",
+                manifest_url=text("manifestUrl"),
             )
             if not (entry.form_id and entry.name and entry.download_url):
-                raise CollectError("an <xform> lacks formID/name/downloadUrl: Collect drops "
-                                   "the whole list")
+                raise CollectError(
+                    "an <xform> lacks formID/name/downloadUrl: Collect drops the whole list"
+                )
             if not entry.hash.startswith("md5:"):
                 raise CollectError(f"form {entry.form_id} has no md5: hash")
             forms.append(entry)
@@ -356,8 +379,9 @@ class CollectClient:
     def head(self) -> Answer:
         return self.send("HEAD", self.submission_url())
 
-    def submit(self, xml: bytes, files: dict[str, bytes] | None = None,
-               instance_file: str = "instance.xml") -> Upload:
+    def submit(
+        self, xml: bytes, files: dict[str, bytes] | None = None, instance_file: str = "instance.xml"
+    ) -> Upload:
         """Send one finalised form: HEAD, then as many POSTs as the accepted length needs."""
         files = files or {}
         head = self.head()
@@ -381,8 +405,9 @@ class CollectClient:
                 byte_count += size
                 index += 1
             incomplete = index < len(names)
-            body, content_type = multipart(xml, {n: files[n] for n in batch}, instance_file,
-                                           incomplete)
+            body, content_type = multipart(
+                xml, {n: files[n] for n in batch}, instance_file, incomplete
+            )
             answer = self.send("POST", target, body, {"Content-Type": content_type})
             answers.append(answer)
             if answer.status not in (201, 202):
@@ -391,8 +416,12 @@ class CollectClient:
                 return Upload(answers)
 
 
-def multipart(xml: bytes, files: dict[str, bytes], instance_file: str = "instance.xml",
-              incomplete: bool = False) -> tuple[bytes, str]:
+def multipart(
+    xml: bytes,
+    files: dict[str, bytes],
+    instance_file: str = "instance.xml",
+    incomplete: bool = False,
+) -> tuple[bytes, str]:
     """A multipart body as Collect builds it."""
     boundary = uuid.uuid4().hex
     chunks: list[bytes] = []
@@ -403,11 +432,22 @@ def multipart(xml: bytes, files: dict[str, bytes], instance_file: str = "instanc
         chunks.append(data)
         chunks.append(b"\r\n")
 
-    part([f'Content-Disposition: form-data; name="xml_submission_file"; '
-          f'filename="{instance_file}"', "Content-Type: text/xml"], xml)
+    part(
+        [
+            f'Content-Disposition: form-data; name="xml_submission_file"; '
+            f'filename="{instance_file}"',
+            "Content-Type: text/xml",
+        ],
+        xml,
+    )
     for name, data in files.items():
-        part([f'Content-Disposition: form-data; name="{name}"; filename="{name}"',
-              f"Content-Type: {_guess_type(name)}"], data)
+        part(
+            [
+                f'Content-Disposition: form-data; name="{name}"; filename="{name}"',
+                f"Content-Type: {_guess_type(name)}",
+            ],
+            data,
+        )
     if incomplete:
         part(['Content-Disposition: form-data; name="*isIncomplete*"'], b"yes")
     chunks.append(f"--{boundary}--\r\n".encode())
@@ -428,10 +468,7 @@ def _guess_type(name: str) -> str:
 def _parse_challenge(value: str) -> dict[str, str]:
     import re
 
-    return {
-        k.lower(): v.strip('"')
-        for k, v in re.findall(r'([a-zA-Z]+)=("[^"]*"|[^,\s]+)', value)
-    }
+    return {k.lower(): v.strip('"') for k, v in re.findall(r'([a-zA-Z]+)=("[^"]*"|[^,\s]+)', value)}
 
 
 def _check_openrosa_xml(answer: Answer, what: str) -> None:
@@ -443,10 +480,15 @@ def _check_openrosa_xml(answer: Answer, what: str) -> None:
         raise CollectError(f"{what} Content-Type is not text/xml: Collect suspects a proxy")
 
 
-def instance_xml(form_id: str = "kunjungan_rumah", version: str = "2026112301",
-                 instance_id: str | None = None, deprecated_id: str | None = None,
-                 photos: tuple[str, ...] = ("depan.jpg", "samping.jpg", "belakang.jpg"),
-                 nama: str = "Budi Santoso", extra: str = "") -> bytes:
+def instance_xml(
+    form_id: str = "kunjungan_rumah",
+    version: str = "2026112301",
+    instance_id: str | None = None,
+    deprecated_id: str | None = None,
+    photos: tuple[str, ...] = ("depan.jpg", "samping.jpg", "belakang.jpg"),
+    nama: str = "Budi Santoso",
+    extra: str = "",
+) -> bytes:
     """A filled house-visit instance like Collect serialises it."""
     instance_id = instance_id or f"uuid:{uuid.uuid4()}"
     deprecated = f"<deprecatedID>{deprecated_id}</deprecatedID>" if deprecated_id else ""

@@ -50,8 +50,11 @@ def _cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.M
     """Seeding hashes passwords; scrypt costs ~0.4 s each, so tests use a cheap method
     unless marked `real_password_hash`."""
     if request.node.get_closest_marker("real_password_hash") is None:
-        monkeypatch.setattr(accounts, "generate_password_hash",
-                            functools.partial(generate_password_hash, method="pbkdf2:sha256:1"))
+        monkeypatch.setattr(
+            accounts,
+            "generate_password_hash",
+            functools.partial(generate_password_hash, method="pbkdf2:sha256:1"),
+        )
 
 
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
@@ -145,16 +148,22 @@ def seed(svc) -> Seed:  # type: ignore[no-untyped-def]
     with svc.db.transaction() as session:
         project = accounts.do_create_project(session, "Kota Malang")
         other = accounts.do_create_project(session, "Kota Lain")
-        enumerator = accounts.do_create_user(session, "pencacah1", "enumerator", realm,
-                                             password=PASSWORD, project_id=project.id)
-        outsider = accounts.do_create_user(session, "orang_lain", "enumerator", realm,
-                                           password=PASSWORD, project_id=other.id)
+        enumerator = accounts.do_create_user(
+            session, "pencacah1", "enumerator", realm, password=PASSWORD, project_id=project.id
+        )
+        outsider = accounts.do_create_user(
+            session, "orang_lain", "enumerator", realm, password=PASSWORD, project_id=other.id
+        )
         accounts.do_create_user(session, "admin", "admin", realm, password=PASSWORD)
         token = accounts.do_issue_token(session, enumerator)
         outsider_token = accounts.do_issue_token(session, outsider)
         ids = (project.id, other.id)
-    publish(svc, ids[0], ROOT / "forms" / "kunjungan_rumah.md",
-            sorted((ROOT / "forms" / "media" / "kunjungan_rumah").iterdir()))
+    publish(
+        svc,
+        ids[0],
+        ROOT / "forms" / "kunjungan_rumah.md",
+        sorted((ROOT / "forms" / "media" / "kunjungan_rumah").iterdir()),
+    )
     return Seed(ids[0], ids[1], token, outsider_token)
 
 
@@ -167,8 +176,12 @@ def transport(app) -> WsgiTransport:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def collect(transport: WsgiTransport, seed: Seed) -> CollectClient:
     """A Collect client set up with the enumerator's username and password."""
-    return CollectClient(transport, f"http://localhost/v1/projects/{seed.project_id}",
-                         username="pencacah1", password=PASSWORD)
+    return CollectClient(
+        transport,
+        f"http://localhost/v1/projects/{seed.project_id}",
+        username="pencacah1",
+        password=PASSWORD,
+    )
 
 
 @pytest.fixture

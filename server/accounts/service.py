@@ -17,8 +17,19 @@ from server.problems import ProblemError
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 # Names that would shadow the KoBoCAT-style /<username>/formList routes or our own pages.
 RESERVED_USERNAMES = frozenset(
-    {"v1", "formlist", "submission", "static", "forms", "api", "login", "logout",
-     "xformsmanifest", "healthz", "key"}
+    {
+        "v1",
+        "formlist",
+        "submission",
+        "static",
+        "forms",
+        "api",
+        "login",
+        "logout",
+        "xformsmanifest",
+        "healthz",
+        "key",
+    }
 )
 MIN_PASSWORD = 8
 
@@ -29,8 +40,7 @@ def check_username(username: str) -> str:
         raise ProblemError(
             problems.INVALID_INPUT,
             field="username",
-            reason="use 2-64 lower-case letters, digits, '.', '-' or '_' "
-            "(not a reserved name)",
+            reason="use 2-64 lower-case letters, digits, '.', '-' or '_' (not a reserved name)",
         )
     return username
 
@@ -112,8 +122,9 @@ def do_add_member(
         raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=project_id)
     if not queries.is_member(session, user.id, project_id):
         session.add(ProjectMember(project_id=project_id, user_id=user.id))
-        audit.record(session, actor_id, "project.member.add", "project", project_id,
-                     user_id=user.id)
+        audit.record(
+            session, actor_id, "project.member.add", "project", project_id, user_id=user.id
+        )
 
 
 def do_issue_token(session: Session, user: User, actor_id: int | None = None) -> str:

@@ -30,8 +30,15 @@ def _listed_select():  # type: ignore[no-untyped-def]
     has_media = exists().where(FormMedia.form_version_id == FormVersion.id)
     return (
         select(
-            Form.id, Form.project_id, Form.xml_form_id, Form.state, FormVersion.id,
-            FormVersion.version, FormVersion.title, FormVersion.md5, has_media,
+            Form.id,
+            Form.project_id,
+            Form.xml_form_id,
+            Form.state,
+            FormVersion.id,
+            FormVersion.version,
+            FormVersion.title,
+            FormVersion.md5,
+            has_media,
         )
         .join(FormVersion, FormVersion.id == Form.current_version_id)
         .order_by(Form.project_id, Form.xml_form_id)

@@ -140,19 +140,29 @@ def do_publish_form(
 
     form = queries.form_by_xml_id(session, project_id, facts.form_id)
     content_hash = _content_hash(converted.xml, _pairs(media))
-    current = queries.version_by_id(session, form.current_version_id) if form and \
-        form.current_version_id else None
+    current = (
+        queries.version_by_id(session, form.current_version_id)
+        if form and form.current_version_id
+        else None
+    )
     warnings = list(converted.warnings)
     missing = [name for name in facts.media_names if name not in {m.name for m in media}]
     if form is not None and current is not None:
         if current.content_hash == content_hash:
-            return PublishResult(form, current, created=False, warnings=warnings,
-                                 missing_media=missing)
+            return PublishResult(
+                form, current, created=False, warnings=warnings, missing_media=missing
+            )
         stored = [(m.name, m.blob_sha256) for m in queries.media_of_version(session, current.id)]
         if current.content_hash == _content_hash(converted.xml, stored):
             _replace_media(session, form, current, media, content_hash, actor_id)
-            return PublishResult(form, current, created=False, media_updated=True,
-                                 warnings=warnings, missing_media=missing)
+            return PublishResult(
+                form,
+                current,
+                created=False,
+                media_updated=True,
+                warnings=warnings,
+                missing_media=missing,
+            )
 
     version = converted.designer_version or _auto_version(session, form)
     if form is not None and queries.version_by_string(session, form.id, version) is not None:
@@ -190,10 +200,19 @@ def do_publish_form(
     _add_media(session, row.id, media)
     form.current_version_id = row.id
     form.updated_at = utcnow()
-    audit.record(session, actor_id, "form.publish", "form", form.id, version=version,
-                 md5=row.md5, media=[m.name for m in media])
-    return PublishResult(form, row, created=True, warnings=warnings, javarosa=javarosa,
-                         missing_media=missing)
+    audit.record(
+        session,
+        actor_id,
+        "form.publish",
+        "form",
+        form.id,
+        version=version,
+        md5=row.md5,
+        media=[m.name for m in media],
+    )
+    return PublishResult(
+        form, row, created=True, warnings=warnings, javarosa=javarosa, missing_media=missing
+    )
 
 
 def _add_media(session: Session, version_id: int, media: list[MediaInput]) -> None:
@@ -201,23 +220,40 @@ def _add_media(session: Session, version_id: int, media: list[MediaInput]) -> No
         blobs.remember(session, item.blob)
         session.add(
             FormMedia(
-                form_version_id=version_id, name=item.name, blob_sha256=item.blob.sha256,
-                md5=item.blob.md5, size=item.blob.size, content_type=item.content_type,
+                form_version_id=version_id,
+                name=item.name,
+                blob_sha256=item.blob.sha256,
+                md5=item.blob.md5,
+                size=item.blob.size,
+                content_type=item.content_type,
             )
         )
 
 
-def _replace_media(session: Session, form: Form, version: FormVersion, media: list[MediaInput],
-                   content_hash: str, actor_id: int | None) -> None:
+def _replace_media(
+    session: Session,
+    form: Form,
+    version: FormVersion,
+    media: list[MediaInput],
+    content_hash: str,
+    actor_id: int | None,
+) -> None:
     """Give the current version a new media set; its XML (and md5) stay as they are."""
     old = {m.name: m.md5 for m in queries.media_of_version(session, version.id)}
     queries.delete_media_of_version(session, version.id)
     _add_media(session, version.id, media)
     version.content_hash = content_hash
     form.updated_at = utcnow()
-    audit.record(session, actor_id, "form.media", "form", form.id, version=version.version,
-                 old={n: old[n] for n in sorted(old)},
-                 new={m.name: m.blob.md5 for m in sorted(media, key=lambda m: m.name)})
+    audit.record(
+        session,
+        actor_id,
+        "form.media",
+        "form",
+        form.id,
+        version=version.version,
+        old={n: old[n] for n in sorted(old)},
+        new={m.name: m.blob.md5 for m in sorted(media, key=lambda m: m.name)},
+    )
 
 
 def check_form_state(state: str) -> str:

@@ -38,8 +38,12 @@ class XFormFacts:
 def safe_parser() -> etree.XMLParser:
     """An lxml parser with entities, DTDs and network access off."""
     return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-        huge_tree=False, remove_comments=False,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=False,
     )
 
 

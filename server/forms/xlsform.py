@@ -44,8 +44,10 @@ _HINTS = (
     ("Unmatched end statement", "Ada 'end group/repeat' tanpa 'begin' yang sesuai."),
     ("has no label or hint", "Pertanyaan tanpa label; isi kolom 'label' (atau 'hint')."),
     ("survey sheet", "Lembar 'survey' wajib ada."),
-    ("not recognized as a supported type",
-     "Berkas tidak dapat dibaca sebagai XLSForm; simpan ulang dari Excel atau LibreOffice."),
+    (
+        "not recognized as a supported type",
+        "Berkas tidak dapat dibaca sebagai XLSForm; simpan ulang dari Excel atau LibreOffice.",
+    ),
 )
 
 

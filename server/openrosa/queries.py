@@ -39,7 +39,9 @@ def attachments_of_version(session: Session, version_id: int) -> list[Submission
 
 def submission_by_instance(session: Session, form_id: int, instance_id: str) -> Submission | None:
     return session.scalar(
-        select(Submission).where(Submission.form_id == form_id, Submission.instance_id == instance_id)
+        select(Submission).where(
+            Submission.form_id == form_id, Submission.instance_id == instance_id
+        )
     )
 
 

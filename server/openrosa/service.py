@@ -61,8 +61,9 @@ class Known:
     is_current: bool
 
 
-def decide(xml_sha256: str, envelope: Envelope, same_id: Known | None,
-           deprecated: Known | None) -> str:
+def decide(
+    xml_sha256: str, envelope: Envelope, same_id: Known | None, deprecated: Known | None
+) -> str:
     """Return "same", "edit" or "create", or raise the declared problem.
 
     `deprecated` is what the deprecatedID names (None if it names nothing or is absent).
@@ -170,8 +171,12 @@ def _known(version: SubmissionVersion, submission: Submission) -> Known:
     )
 
 
-def _attach(session: Session, version_id: int, name: str, blob: tuple[BlobInfo, str] | None,
-            ) -> SubmissionAttachment:
+def _attach(
+    session: Session,
+    version_id: int,
+    name: str,
+    blob: tuple[BlobInfo, str] | None,
+) -> SubmissionAttachment:
     row = SubmissionAttachment(submission_version_id=version_id, name=name)
     if blob is not None:
         _fill(session, row, blob)
@@ -204,7 +209,8 @@ def do_receive_submission(
     facts = form_queries.version_facts(session, form.id, envelope.version)
     if facts is None:
         raise ProblemError(
-            problems.FORM_VERSION_NOT_FOUND, version=envelope.version or "(kosong)",
+            problems.FORM_VERSION_NOT_FOUND,
+            version=envelope.version or "(kosong)",
             form_id=form.xml_form_id,
         )
     form_version_id, binary_fields = facts
@@ -216,7 +222,8 @@ def do_receive_submission(
     if found is None and envelope.deprecated_id:
         target = queries.version_by_instance(session, form.id, envelope.deprecated_id)
     decision = decide(
-        xml_sha256, envelope,
+        xml_sha256,
+        envelope,
         _known(*found) if found else None,
         _known(*target) if target else None,
     )
@@ -241,19 +248,31 @@ def do_receive_submission(
         previous = None
         outcome = Outcome.CREATED
         submission = Submission(
-            form_id=form.id, instance_id=envelope.instance_id, submitter_id=actor_id,
-            device_id=device_id, review_state="received", created_at=now,
+            form_id=form.id,
+            instance_id=envelope.instance_id,
+            submitter_id=actor_id,
+            device_id=device_id,
+            review_state="received",
+            created_at=now,
             updated_at=now,
         )
         session.add(submission)
         _flush_new(session)
     version = SubmissionVersion(
-        submission_id=submission.id, form_id=form.id, form_version_id=form_version_id,
-        instance_id=envelope.instance_id, deprecated_id=envelope.deprecated_id,
-        instance_name=envelope.instance_name, xml=incoming.xml, xml_sha256=xml_sha256,
-        encrypted=envelope.encrypted, complete=not incoming.incomplete,
-        submitter_id=actor_id, device_id=device_id,
-        user_agent=clean_text(incoming.user_agent, 500), created_at=now,
+        submission_id=submission.id,
+        form_id=form.id,
+        form_version_id=form_version_id,
+        instance_id=envelope.instance_id,
+        deprecated_id=envelope.deprecated_id,
+        instance_name=envelope.instance_name,
+        xml=incoming.xml,
+        xml_sha256=xml_sha256,
+        encrypted=envelope.encrypted,
+        complete=not incoming.incomplete,
+        submitter_id=actor_id,
+        device_id=device_id,
+        user_agent=clean_text(incoming.user_agent, 500),
+        created_at=now,
     )
     session.add(version)
     _flush_new(session)
@@ -266,9 +285,14 @@ def do_receive_submission(
             missing.append(name)
     submission.current_version_id = version.id
     audit.record(
-        session, actor_id, "submission.update" if previous else "submission.create",
-        "submission", submission.id, instance_id=envelope.instance_id,
-        form_version_id=form_version_id, missing=len(missing),
+        session,
+        actor_id,
+        "submission.update" if previous else "submission.create",
+        "submission",
+        submission.id,
+        instance_id=envelope.instance_id,
+        form_version_id=form_version_id,
+        missing=len(missing),
     )
     return Receipt(outcome, submission.id, version.id, missing)
 
@@ -313,9 +337,7 @@ def _add_parts(
             continue
         # While the upload is incomplete the phone's file wins: the first part of an edit
         # carried the previous version's files forward, and later parts bring the new ones.
-        if row.blob_sha256 is None or (
-            not version.complete and row.blob_sha256 != blob[0].sha256
-        ):
+        if row.blob_sha256 is None or (not version.complete and row.blob_sha256 != blob[0].sha256):
             _fill(session, row, blob)
             added += 1
     if not incoming.incomplete and not version.complete:
@@ -323,7 +345,14 @@ def _add_parts(
     missing = [name for name, row in rows.items() if row.blob_sha256 is None]
     if added:
         submission.updated_at = utcnow()
-        audit.record(session, None, "submission.attachments", "submission", submission.id,
-                     added=added, missing=len(missing))
+        audit.record(
+            session,
+            None,
+            "submission.attachments",
+            "submission",
+            submission.id,
+            added=added,
+            missing=len(missing),
+        )
     outcome = Outcome.PART_ADDED if added else Outcome.DUPLICATE
     return Receipt(outcome, submission.id, version.id, missing)

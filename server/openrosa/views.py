@@ -133,7 +133,10 @@ def form_list(scope: Scope) -> Response:
         base = f"{scope.project_base(form.project_id)}/forms/{url_segment(form.xml_form_id)}"
         entries.append(
             FormListEntry(
-                form_id=form.xml_form_id, name=form.title, version=form.version, md5=form.md5,
+                form_id=form.xml_form_id,
+                name=form.title,
+                version=form.version,
+                md5=form.md5,
                 download_url=f"{base}.xml",
                 manifest_url=f"{base}/manifest" if form.has_media else None,
             )
@@ -176,8 +179,14 @@ def attachment(scope: Scope, xml_form_id: str, name: str) -> Response:
     path = services().store.path(media.blob_sha256) if media else None
     if media is None or path is None or not path.exists():
         raise ProblemError(problems.ATTACHMENT_NOT_FOUND, name=name)
-    response = send_file(path, mimetype=media.content_type, etag=media.md5, conditional=True,
-                         download_name=name, max_age=0)
+    response = send_file(
+        path,
+        mimetype=media.content_type,
+        etag=media.md5,
+        conditional=True,
+        download_name=name,
+        max_age=0,
+    )
     response.headers["Cache-Control"] = "no-cache, private"
     return response
 
@@ -199,15 +208,17 @@ def _read_incoming() -> Incoming:
     xml_part = files.get("xml_submission_file")
     if xml_part is not None:
         if getattr(xml_part.stream, "size", 0) > settings.max_instance_xml_bytes:
-            raise ProblemError(problems.TOO_LARGE,
-                               limit_mb=problems.megabytes(settings.max_instance_xml_bytes))
+            raise ProblemError(
+                problems.TOO_LARGE, limit_mb=problems.megabytes(settings.max_instance_xml_bytes)
+            )
         xml_part.stream.seek(0)
         xml = xml_part.stream.read()
     elif "xml_submission_file" in fields:
         xml = fields["xml_submission_file"].encode("utf-8")
         if len(xml) > settings.max_instance_xml_bytes:
-            raise ProblemError(problems.TOO_LARGE,
-                               limit_mb=problems.megabytes(settings.max_instance_xml_bytes))
+            raise ProblemError(
+                problems.TOO_LARGE, limit_mb=problems.megabytes(settings.max_instance_xml_bytes)
+            )
     else:
         raise ProblemError(problems.MISSING_XML_PART)
     envelope = parse_envelope(xml)
@@ -217,8 +228,11 @@ def _read_incoming() -> Incoming:
             continue
         name = plain_part_name(storage.filename) or plain_part_name(key)
         if name is not None and name not in parts:
-            parts[name] = UploadedPart(name, storage.stream,  # type: ignore[arg-type]
-                                       storage.mimetype or "application/octet-stream")
+            parts[name] = UploadedPart(
+                name,
+                storage.stream,  # type: ignore[arg-type]
+                storage.mimetype or "application/octet-stream",
+            )
     return Incoming(
         xml=xml,
         envelope=envelope,
@@ -236,8 +250,7 @@ def _device_id() -> str | None:
     return cleaned or None
 
 
-def _form_for_submission(actor: auth.Actor, scope: Scope, xml_form_id: str,
-                         version: str) -> Form:
+def _form_for_submission(actor: auth.Actor, scope: Scope, xml_form_id: str, version: str) -> Form:
     db = read_session()
     if scope.project_id is not None:
         form = form_queries.form_by_xml_id(db, scope.project_id, xml_form_id)
@@ -248,8 +261,9 @@ def _form_for_submission(actor: auth.Actor, scope: Scope, xml_form_id: str,
     candidates = form_queries.forms_by_xml_id(db, xml_form_id, project_ids)
     if len(candidates) > 1:
         # The same form ID in several projects: the version attribute usually tells.
-        candidates = [f for f in candidates
-                      if form_queries.version_facts(db, f.id, version) is not None] or candidates
+        candidates = [
+            f for f in candidates if form_queries.version_facts(db, f.id, version) is not None
+        ] or candidates
     if not candidates:
         raise ProblemError(problems.FORM_NOT_FOUND, form_id=xml_form_id)
     if len(candidates) > 1:
@@ -290,14 +304,23 @@ def _central(view):  # type: ignore[no-untyped-def]
 # before routing, so form IDs take the `path` converter.
 for prefix, label in ((_CENTRAL, "central"), (_TOKEN, "token")):
     bp.add_url_rule(f"{prefix}/formList", f"{label}_form_list", _central(form_list))
-    bp.add_url_rule(f"{prefix}/submission", f"{label}_submission", _central(submission),
-                    methods=["HEAD", "POST"])
-    bp.add_url_rule(f"{prefix}/forms/<path:xml_form_id>.xml", f"{label}_form_xml",
-                    _central(form_xml))
-    bp.add_url_rule(f"{prefix}/forms/<path:xml_form_id>/manifest", f"{label}_manifest",
-                    _central(manifest))
-    bp.add_url_rule(f"{prefix}/forms/<path:xml_form_id>/attachments/<name>",
-                    f"{label}_attachment", _central(attachment))
+    bp.add_url_rule(
+        f"{prefix}/submission",
+        f"{label}_submission",
+        _central(submission),
+        methods=["HEAD", "POST"],
+    )
+    bp.add_url_rule(
+        f"{prefix}/forms/<path:xml_form_id>.xml", f"{label}_form_xml", _central(form_xml)
+    )
+    bp.add_url_rule(
+        f"{prefix}/forms/<path:xml_form_id>/manifest", f"{label}_manifest", _central(manifest)
+    )
+    bp.add_url_rule(
+        f"{prefix}/forms/<path:xml_form_id>/attachments/<name>",
+        f"{label}_attachment",
+        _central(attachment),
+    )
 
 
 @bp.route("/formList")

@@ -35,10 +35,16 @@ def test_javarosa_filled_instance_is_accepted(
     """The instance JavaRosa serialises for each visit outcome is stored byte for byte."""
     local = collect_token.download_all()[0]
     answers = {
-        "desa": "3573011002", "nama_krt": "Siti Aminah", "nik_krt": "3573044506850001",
-        "hasil": outcome, "jumlah_art": "3", "foto_depan": "depan.jpg",
-        "foto_samping": "samping.jpg", "foto_belakang": "belakang.jpg",
-        "lokasi": "-7.9797 112.6304 450 4.5", "@property.deviceid": collect_token.device_id,
+        "desa": "3573011002",
+        "nama_krt": "Siti Aminah",
+        "nik_krt": "3573044506850001",
+        "hasil": outcome,
+        "jumlah_art": "3",
+        "foto_depan": "depan.jpg",
+        "foto_samping": "samping.jpg",
+        "foto_belakang": "belakang.jpg",
+        "lokasi": "-7.9797 112.6304 450 4.5",
+        "@property.deviceid": collect_token.device_id,
     }
     xml = fill_form(local.xml, answers, java_dir, media=local.media_bytes)
     photos = {n: photo(5000) for n in ("depan.jpg", "samping.jpg", "belakang.jpg")}
@@ -53,13 +59,18 @@ def test_javarosa_filled_instance_is_accepted(
         assert names == sorted(photos)
 
 
-def test_javarosa_refuses_what_the_form_forbids(collect_token: CollectClient,
-                                                java_dir: Path) -> None:
+def test_javarosa_refuses_what_the_form_forbids(
+    collect_token: CollectClient, java_dir: Path
+) -> None:
     """A NIK that is not 16 digits is stopped on the phone by the form's constraint."""
     from filler import FormFillerError
 
     local = collect_token.download_all()[0]
     with pytest.raises(FormFillerError) as caught:
-        fill_form(local.xml, {"desa": "3573011002", "nama_krt": "X", "nik_krt": "12345"},
-                  java_dir, media=local.media_bytes)
+        fill_form(
+            local.xml,
+            {"desa": "3573011002", "nama_krt": "X", "nik_krt": "12345"},
+            java_dir,
+            media=local.media_bytes,
+        )
     assert "nik_krt" in str(caught.value.stderr)

@@ -42,8 +42,7 @@ def test_app_uses_redis_for_nonce_counts(tmp_path) -> None:  # type: ignore[no-u
     from server import build_services
     from server.accounts.digest import RedisNonceCounts
 
-    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}",
-                             redis_url=REDIS_URL)
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", redis_url=REDIS_URL)
     svc = build_services(settings)
     try:
         assert isinstance(svc.digest.counts, RedisNonceCounts)

@@ -26,17 +26,27 @@ def _free_port() -> int:
 def served(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
     """`verivali init`, `demo` and `serve` (gunicorn, 2 workers) on a free loopback port."""
     port = _free_port()
-    env = dict(os.environ, VERIVALI_DATA_DIR=str(tmp_path / "data"),
-               VERIVALI_DATABASE_URL=database_url, VERIVALI_JAVA_VALIDATE="false",
-               VERIVALI_BASE_URL=f"http://127.0.0.1:{port}",
-               VERIVALI_MAX_SUBMISSION_BYTES="60000")
+    env = dict(
+        os.environ,
+        VERIVALI_DATA_DIR=str(tmp_path / "data"),
+        VERIVALI_DATABASE_URL=database_url,
+        VERIVALI_JAVA_VALIDATE="false",
+        VERIVALI_BASE_URL=f"http://127.0.0.1:{port}",
+        VERIVALI_MAX_SUBMISSION_BYTES="60000",
+    )
     run = [sys.executable, "-m", "server"]
     subprocess.run([*run, "init"], env=env, cwd=ROOT, check=True, capture_output=True)
-    demo = subprocess.run([*run, "demo"], env=env, cwd=ROOT, check=True, capture_output=True,
-                          text=True)
+    demo = subprocess.run(
+        [*run, "demo"], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    )
     log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen([*run, "serve", "--host", "127.0.0.1", "--port", str(port),
-                               "--workers", "2"], env=env, cwd=ROOT, stdout=log, stderr=log)
+    server = subprocess.Popen(
+        [*run, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -74,8 +84,12 @@ def test_demo_server_serves_collect_over_tcp(served) -> None:  # type: ignore[no
         assert upload.status == 201
         assert len(upload.answers) >= 2  # split by X-OpenRosa-Accept-Content-Length
         password = _demo_line(output, "pencacah2 ")
-        central = CollectClient(transport, f"http://127.0.0.1:{port}/v1/projects/1",
-                                username="pencacah2", password=password)
+        central = CollectClient(
+            transport,
+            f"http://127.0.0.1:{port}/v1/projects/1",
+            username="pencacah2",
+            password=password,
+        )
         assert central.submit(instance_xml(), photos).status == 201
         assert central.challenges == 1
     finally:

@@ -163,7 +163,9 @@ def _write_media(media_dir: pathlib.Path, media: Mapping[str, bytes]) -> None:
     media_dir.mkdir()
     for name, content in media.items():
         if not isinstance(content, (bytes, bytearray, memoryview)):
-            raise TypeError(f"media file {name!r}: content must be bytes, got {type(content).__name__}")
+            raise TypeError(
+                f"media file {name!r}: content must be bytes, got {type(content).__name__}"
+            )
         path = _media_path(media_dir, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(bytes(content))
@@ -203,7 +205,9 @@ def fill_form(
     form_path = run_dir / "form.xml"
     answers_path = run_dir / "answers.properties"
     form_path.write_bytes(form_xml)
-    lines = [f"{_escape_properties(str(k))}={_escape_properties(str(v))}" for k, v in answers.items()]
+    lines = [
+        f"{_escape_properties(str(k))}={_escape_properties(str(v))}" for k, v in answers.items()
+    ]
     answers_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     media_dir = None
     if media is not None:

@@ -135,7 +135,10 @@ def check_good(form: bytes, workdir: pathlib.Path) -> bytes:
         expect(node is not None, f"element {path} present")
         return node.text
 
-    expect(UUID.match(text("meta/instanceID") or "") is not None, f"instanceID: {text('meta/instanceID')}")
+    expect(
+        UUID.match(text("meta/instanceID") or "") is not None,
+        f"instanceID: {text('meta/instanceID')}",
+    )
     expect(DATETIME.match(text("start") or "") is not None, f"start: {text('start')}")
     expect(DATETIME.match(text("end") or "") is not None, f"end: {text('end')}")
     expect((text("end") or "") >= (text("start") or ""), "end is not before start")
@@ -150,13 +153,21 @@ def check_good(form: bytes, workdir: pathlib.Path) -> bytes:
     expect(text("grp/berat") == "65.5", "grp/berat")
     members = root.findall("anggota")
     expect(len(members) == 2, f"two repeat instances, got {len(members)}")
-    expect([m.findtext("nama_anggota") for m in members] == ["Ani", "Bima"], "repeat answers in order")
+    expect(
+        [m.findtext("nama_anggota") for m in members] == ["Ani", "Bima"], "repeat answers in order"
+    )
     return xml
 
 
 def check_media(form: bytes, workdir: pathlib.Path) -> bytes:
-    expect(b'src="jr://file-csv/desa.csv"' in form, "pyxform declares the CSV as jr://file-csv/desa.csv")
-    expect(b'src="jr://file/kecamatan.xml"' in form, "pyxform declares the XML as jr://file/kecamatan.xml")
+    expect(
+        b'src="jr://file-csv/desa.csv"' in form,
+        "pyxform declares the CSV as jr://file-csv/desa.csv",
+    )
+    expect(
+        b'src="jr://file/kecamatan.xml"' in form,
+        "pyxform declares the XML as jr://file/kecamatan.xml",
+    )
     for desa, nama, kec in [
         ("3573011001", "Kebonsari, Sukun", "Sukun"),
         ("3573021001", "Bareng \u2014 Klojen", "Klojen"),
@@ -165,11 +176,24 @@ def check_media(form: bytes, workdir: pathlib.Path) -> bytes:
         root = ET.fromstring(xml)
         expect(root.get("id") == "selftest_media", f"root id attribute: {root.get('id')}")
         expect(root.findtext("desa") == desa, f"desa from the CSV choices: {root.findtext('desa')}")
-        expect(root.findtext("nama_desa") == nama, f"pulldata label: {root.findtext('nama_desa')!r}")
-        expect(root.findtext("kec_desa") == kec, f"pulldata, Collect-normalised names: {root.findtext('kec_desa')!r}")
-        expect(root.findtext("tidak_ada") in ("", None), f"pulldata without a match: {root.findtext('tidak_ada')!r}")
-        expect(root.findtext("via_instance") == nama, f"instance() lookup: {root.findtext('via_instance')!r}")
-        expect(root.findtext("kec") == "klojen", f"kec from the XML choices: {root.findtext('kec')}")
+        expect(
+            root.findtext("nama_desa") == nama, f"pulldata label: {root.findtext('nama_desa')!r}"
+        )
+        expect(
+            root.findtext("kec_desa") == kec,
+            f"pulldata, Collect-normalised names: {root.findtext('kec_desa')!r}",
+        )
+        expect(
+            root.findtext("tidak_ada") in ("", None),
+            f"pulldata without a match: {root.findtext('tidak_ada')!r}",
+        )
+        expect(
+            root.findtext("via_instance") == nama,
+            f"instance() lookup: {root.findtext('via_instance')!r}",
+        )
+        expect(
+            root.findtext("kec") == "klojen", f"kec from the XML choices: {root.findtext('kec')}"
+        )
     return xml
 
 
@@ -202,20 +226,43 @@ def main() -> int:
         print(xml.decode("utf-8"))
 
         # Explicit deviceid, like a Collect install with a known id.
-        xml = fill_form(form, {"nama": "x", "@property.deviceid": "collect:TESTDEVICE000001"}, workdir)
-        expect(b"<deviceid>collect:TESTDEVICE000001</deviceid>" in xml, "deviceid from @property.deviceid")
+        xml = fill_form(
+            form, {"nama": "x", "@property.deviceid": "collect:TESTDEVICE000001"}, workdir
+        )
+        expect(
+            b"<deviceid>collect:TESTDEVICE000001</deviceid>" in xml,
+            "deviceid from @property.deviceid",
+        )
 
         # A repeat count of 0 removes the instance the form starts with.
         xml = fill_form(form, {"nama": "x", "anggota@count": "0"}, workdir)
         expect(ET.fromstring(xml).find("anggota") is None, "anggota@count=0 leaves no instance")
 
         messages = [
-            check_fails(form, {**GOOD_ANSWERS, "umur": "150"}, workdir, EXIT_REJECTED,
-                        "'umur'", "violates constraint", ". >= 0 and . < 120", "Umur tidak valid"),
-            check_fails(form, {k: v for k, v in GOOD_ANSWERS.items() if k != "nama"}, workdir, EXIT_REJECTED,
-                        "'nama'", "required"),
-            check_fails(form, {**GOOD_ANSWERS, "jk": "x"}, workdir, EXIT_REJECTED, "'jk'", "no choice 'x'"),
-            check_fails(form, {**GOOD_ANSWERS, "umur": "abc"}, workdir, EXIT_REJECTED, "'umur'", "not valid"),
+            check_fails(
+                form,
+                {**GOOD_ANSWERS, "umur": "150"},
+                workdir,
+                EXIT_REJECTED,
+                "'umur'",
+                "violates constraint",
+                ". >= 0 and . < 120",
+                "Umur tidak valid",
+            ),
+            check_fails(
+                form,
+                {k: v for k, v in GOOD_ANSWERS.items() if k != "nama"},
+                workdir,
+                EXIT_REJECTED,
+                "'nama'",
+                "required",
+            ),
+            check_fails(
+                form, {**GOOD_ANSWERS, "jk": "x"}, workdir, EXIT_REJECTED, "'jk'", "no choice 'x'"
+            ),
+            check_fails(
+                form, {**GOOD_ANSWERS, "umur": "abc"}, workdir, EXIT_REJECTED, "'umur'", "not valid"
+            ),
             check_fails(form, {**GOOD_ANSWERS, "nmaa": "typo"}, workdir, EXIT_UNUSED_KEYS, "nmaa"),
         ]
         for message in messages:
@@ -225,16 +272,46 @@ def main() -> int:
         print(check_media(media_form, workdir).decode("utf-8"))
         media_messages = [
             # CSV not passed: the choices list is empty, and the message says why.
-            check_fails(media_form, {"desa": "3573011001"}, workdir, EXIT_REJECTED,
-                        "'desa'", "no choice '3573011001'", "external instance 'desa'", "no media directory"),
-            check_fails(media_form, {"desa": "3573011001"}, workdir, EXIT_REJECTED,
-                        "'desa'", "media file 'desa.csv' not found", "external instance 'desa'",
-                        media={"kecamatan.xml": KECAMATAN_XML}),
-            check_fails(media_form, {"desa": "9999999999"}, workdir, EXIT_REJECTED,
-                        "'desa'", "no choice '9999999999'", "3573011001", media=MEDIA),
+            check_fails(
+                media_form,
+                {"desa": "3573011001"},
+                workdir,
+                EXIT_REJECTED,
+                "'desa'",
+                "no choice '3573011001'",
+                "external instance 'desa'",
+                "no media directory",
+            ),
+            check_fails(
+                media_form,
+                {"desa": "3573011001"},
+                workdir,
+                EXIT_REJECTED,
+                "'desa'",
+                "media file 'desa.csv' not found",
+                "external instance 'desa'",
+                media={"kecamatan.xml": KECAMATAN_XML},
+            ),
+            check_fails(
+                media_form,
+                {"desa": "9999999999"},
+                workdir,
+                EXIT_REJECTED,
+                "'desa'",
+                "no choice '9999999999'",
+                "3573011001",
+                media=MEDIA,
+            ),
             # search() is Collect code: the CSV rows are not choices here.
-            check_fails(media_form, {"desa": "3573011001", "cari": "3573011001"}, workdir, EXIT_REJECTED,
-                        "'cari'", "search()", media=MEDIA),
+            check_fails(
+                media_form,
+                {"desa": "3573011001", "cari": "3573011001"},
+                workdir,
+                EXIT_REJECTED,
+                "'cari'",
+                "search()",
+                media=MEDIA,
+            ),
         ]
         for message in media_messages:
             print(message)
