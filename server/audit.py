@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from server.models import AuditEvent
+from server.db import run
+from server.models import AuditEvent, utcnow
+
+_INSERT = insert(AuditEvent)
 
 
 def record(
@@ -19,13 +23,18 @@ def record(
     **details: Any,
 ) -> None:
     """Add an audit row to the current unit of work."""
-    session.add(
-        AuditEvent(
-            actor_id=actor_id,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            details=details,
-            note=note,
-        )
+    if session.new or session.dirty:
+        session.flush()  # rows the audit row refers to must exist first
+    run(
+        session,
+        _INSERT,
+        {
+            "at": utcnow(),
+            "actor_id": actor_id,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "details": details,
+            "note": note,
+        },
     )

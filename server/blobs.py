@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from server.models import Blob
+from server.db import run
+from server.models import Blob, utcnow
 from server.storage import BlobInfo
+
+_VALUES: dict[str, Any] = {
+    "sha256": bindparam("sha256"),
+    "md5": bindparam("md5"),
+    "size": bindparam("size"),
+    "created_at": bindparam("created_at"),
+}
+_INSERT = {
+    "postgresql": postgresql.insert(Blob).values(_VALUES).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(Blob).values(_VALUES).on_conflict_do_nothing(),
+}
 
 
 def remember(session: Session, info: BlobInfo) -> None:
     """Record a stored file (no-op if it is already recorded, even under a race)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Blob).values(sha256=info.sha256, md5=info.md5, size=info.size)
-    session.execute(statement.on_conflict_do_nothing(index_elements=["sha256"]))
+    statement = _INSERT[session.get_bind().dialect.name]
+    run(
+        session,
+        statement,
+        {"sha256": info.sha256, "md5": info.md5, "size": info.size, "created_at": utcnow()},
+    )

@@ -13,10 +13,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, Result, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.base import Executable
 
 from server.config import Settings
 from server.models import Base
@@ -135,6 +136,14 @@ class Database:
             raise
         finally:
             session.close()
+
+
+def run(
+    session: Session, statement: Executable, params: Any = None
+) -> Result[Unpack[tuple[Any, ...]]]:
+    """Execute a pre-built Core statement on the session's connection (inside its unit of
+    work), skipping the ORM's per-call statement handling on hot paths."""
+    return session.connection().execute(statement, params)
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

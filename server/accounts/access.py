@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from server import problems
 from server.accounts import queries
+from server.problems import ProblemError
 
 
 def may_see_all_projects(role: str) -> bool:
@@ -18,6 +20,11 @@ def visible_project_ids(session: Session, user_id: int, role: str) -> list[int] 
     return queries.member_project_ids(session, user_id)
 
 
-def may_fill_project(session: Session, user_id: int, role: str, project_id: int) -> bool:
-    """True if the user may download and submit the project's forms."""
-    return may_see_all_projects(role) or queries.is_member(session, user_id, project_id)
+def access_project_for_filling(session: Session, user_id: int, role: str, project_id: int) -> int:
+    """The project ID if the user may download and submit its forms; else 404 or 403."""
+    member = queries.project_membership(session, project_id, user_id)
+    if member is None:
+        raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=project_id)
+    if not (member or may_see_all_projects(role)):
+        raise ProblemError(problems.FORBIDDEN, what=f"proyek {project_id}")
+    return project_id

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from typing import Any, Unpack
+
+from sqlalchemy import Row, bindparam, exists, select
 from sqlalchemy.orm import Session
 
+from server.db import run
 from server.models import Project, ProjectMember, User
 
 # IDs are 32-bit integers on PostgreSQL: a larger number from a URL cannot name a row, and
@@ -17,16 +21,62 @@ def _storable(value: str) -> bool:
     return "\x00" not in value
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What authentication needs of a user, without loading the whole row."""
+
+    user_id: int
+    username: str
+    role: str
+    disabled: bool
+    digest_ha1: str | None
+    password_hash: str | None
+
+
+_CREDENTIALS = select(
+    User.id, User.username, User.role, User.disabled_at, User.digest_ha1, User.password_hash
+)
+_CREDENTIALS_BY_TOKEN = _CREDENTIALS.where(User.token == bindparam("token"))
+_CREDENTIALS_BY_USERNAME = _CREDENTIALS.where(User.username == bindparam("username"))
+_PROJECT_MEMBERSHIP = select(
+    Project.id,
+    exists().where(
+        ProjectMember.project_id == Project.id, ProjectMember.user_id == bindparam("user_id")
+    ),
+).where(Project.id == bindparam("project_id"))
+
+
+def _credentials(row: Row[Unpack[tuple[Any, ...]]] | None) -> Credentials | None:
+    if row is None:
+        return None
+    user_id, username, role, disabled_at, ha1, password_hash = row
+    return Credentials(user_id, username, role, disabled_at is not None, ha1, password_hash)
+
+
+def credentials_by_token(session: Session, token: str) -> Credentials | None:
+    if not _storable(token):
+        return None
+    return _credentials(run(session, _CREDENTIALS_BY_TOKEN, {"token": token}).first())
+
+
+def credentials_by_username(session: Session, username: str) -> Credentials | None:
+    if not _storable(username):
+        return None
+    return _credentials(run(session, _CREDENTIALS_BY_USERNAME, {"username": username}).first())
+
+
+def project_membership(session: Session, project_id: int, user_id: int) -> bool | None:
+    """None if the project does not exist, else whether the user is a member of it."""
+    if not 0 < project_id <= _MAX_ID:
+        return None
+    row = run(session, _PROJECT_MEMBERSHIP, {"project_id": project_id, "user_id": user_id}).first()
+    return None if row is None else bool(row[1])
+
+
 def user_by_username(session: Session, username: str) -> User | None:
     if not _storable(username):
         return None
     return session.scalar(select(User).where(User.username == username))
-
-
-def user_by_token(session: Session, token: str) -> User | None:
-    if not _storable(token):
-        return None
-    return session.scalar(select(User).where(User.token == token))
 
 
 def user_by_id(session: Session, user_id: int) -> User | None:

@@ -63,8 +63,8 @@ def check_role(role: str) -> str:
     return role
 
 
-def password_matches(user: User, password: str) -> bool:
-    return bool(user.password_hash) and check_password_hash(user.password_hash or "", password)
+def password_matches(password_hash: str | None, password: str) -> bool:
+    return bool(password_hash) and check_password_hash(password_hash or "", password)
 
 
 def do_create_project(session: Session, name: str, actor_id: int | None = None) -> Project:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import and_, bindparam, delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from server.db import run
 from server.models import Form, FormMedia, FormVersion, Project
 
 
@@ -84,14 +85,54 @@ def version_by_string(session: Session, form_id: int, version: str) -> FormVersi
     )
 
 
-def version_facts(session: Session, form_id: int, version: str) -> tuple[int, list[str]] | None:
-    """(version id, binary field paths) without loading the form's XML."""
-    row = session.execute(
-        select(FormVersion.id, FormVersion.binary_fields).where(
-            FormVersion.form_id == form_id, FormVersion.version == version
-        )
-    ).first()
-    return (row[0], list(row[1])) if row else None
+@dataclass(frozen=True)
+class SubmissionForm:
+    """A form a submission names, with the version its root element names (if it exists)."""
+
+    form_id: int
+    project_id: int
+    xml_form_id: str
+    state: str
+    version_id: int | None
+    binary_fields: list[str]
+
+
+_SUBMISSION_FORMS = (
+    select(
+        Form.id,
+        Form.project_id,
+        Form.xml_form_id,
+        Form.state,
+        FormVersion.id,
+        FormVersion.binary_fields,
+    )
+    .outerjoin(
+        FormVersion,
+        and_(FormVersion.form_id == Form.id, FormVersion.version == bindparam("version")),
+    )
+    .where(Form.xml_form_id == bindparam("xml_form_id"))
+    .order_by(Form.id)
+)
+_SUBMISSION_FORMS_IN = _SUBMISSION_FORMS.where(
+    Form.project_id.in_(bindparam("project_ids", expanding=True))
+)
+
+
+def submission_forms(
+    session: Session, xml_form_id: str, version: str, project_ids: Sequence[int] | None
+) -> list[SubmissionForm]:
+    """Forms with this ID in the given projects (None = all), each with the named version."""
+    params = {"xml_form_id": xml_form_id, "version": version}
+    if project_ids is None:
+        rows = run(session, _SUBMISSION_FORMS, params)
+    elif not project_ids:
+        return []
+    else:
+        rows = run(session, _SUBMISSION_FORMS_IN, params | {"project_ids": list(project_ids)})
+    return [
+        SubmissionForm(fid, pid, xid, state, vid, list(binary or []))
+        for fid, pid, xid, state, vid, binary in rows
+    ]
 
 
 def count_versions_with_prefix(session: Session, form_id: int, prefix: str) -> int:

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from server import problems
 from server.accounts import queries as account_queries
 from server.accounts.digest import DigestAuthority, DigestCredentials
+from server.accounts.queries import Credentials
 from server.accounts.service import password_matches
-from server.models import User
 from server.problems import ProblemError
 
 
@@ -36,8 +36,8 @@ class Actor:
     via_token: bool = False
 
     @classmethod
-    def of(cls, user: User, via_token: bool = False) -> Actor:
-        return cls(user.id, user.username, user.role, via_token)
+    def of(cls, user: Credentials, via_token: bool = False) -> Actor:
+        return cls(user.user_id, user.username, user.role, via_token)
 
 
 class BasicCache:
@@ -61,12 +61,12 @@ class BasicCache:
             self._entries[key] = (time.monotonic() + self._ttl, user_id, password_hash)
 
 
-def _active(user: User | None) -> User | None:
-    return user if user is not None and user.disabled_at is None else None
+def _active(user: Credentials | None) -> Credentials | None:
+    return user if user is not None and not user.disabled else None
 
 
 def by_token(session: Session, token: str) -> Actor:
-    user = _active(account_queries.user_by_token(session, token))
+    user = _active(account_queries.credentials_by_token(session, token))
     if user is None:
         raise ProblemError(problems.UNKNOWN_TOKEN)
     return Actor.of(user, via_token=True)
@@ -89,7 +89,7 @@ def by_header(
         creds = DigestCredentials.parse(rest)
         if creds is None:
             raise ProblemError(problems.AUTH_REQUIRED)
-        user = _active(account_queries.user_by_username(session, creds.username))
+        user = _active(account_queries.credentials_by_username(session, creds.username))
         if user is None or not user.digest_ha1 or not _uri_matches(creds.uri, request):
             raise ProblemError(problems.AUTH_FAILED)
         verdict = authority.verify(creds, request.method, user.digest_ha1)
@@ -106,14 +106,14 @@ def by_header(
         except (binascii.Error, UnicodeDecodeError):
             raise ProblemError(problems.AUTH_FAILED) from None
         username, sep, password = decoded.partition(":")
-        user = _active(account_queries.user_by_username(session, username))
+        user = _active(account_queries.credentials_by_username(session, username))
         if not sep or user is None or not user.password_hash:
             raise ProblemError(problems.AUTH_FAILED)
         key = hashlib.sha256(header.encode("utf-8")).hexdigest()
         if not basic_cache.get(key, user.password_hash):
-            if not password_matches(user, password):
+            if not password_matches(user.password_hash, password):
                 raise ProblemError(problems.AUTH_FAILED)
-            basic_cache.put(key, user.id, user.password_hash)
+            basic_cache.put(key, user.user_id, user.password_hash)
         return Actor.of(user)
     raise ProblemError(problems.AUTH_REQUIRED)
 

@@ -19,23 +19,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server import audit, blobs, problems
-from server.forms import queries as form_queries
-from server.models import (
-    Form,
-    Submission,
-    SubmissionAttachment,
-    SubmissionVersion,
-    utcnow,
-)
+from server.forms.queries import SubmissionForm
+from server.models import utcnow
 from server.openrosa import queries
 from server.openrosa.envelope import Envelope
+from server.openrosa.queries import StoredAttachment, StoredVersion
 from server.problems import ProblemError
 from server.storage import BlobInfo, BlobStore, HashingFile
 
@@ -163,40 +161,41 @@ def keep_referenced_parts(store: BlobStore, incoming: Incoming) -> dict[str, tup
     return kept
 
 
-def _known(version: SubmissionVersion, submission: Submission) -> Known:
-    return Known(
-        xml_sha256=version.xml_sha256,
-        deleted=submission.deleted_at is not None,
-        is_current=submission.current_version_id == version.id,
-    )
+def _known(stored: StoredVersion) -> Known:
+    return Known(xml_sha256=stored.xml_sha256, deleted=stored.deleted, is_current=stored.is_current)
 
 
-def _attach(
-    session: Session,
-    version_id: int,
-    name: str,
-    blob: tuple[BlobInfo, str] | None,
-) -> SubmissionAttachment:
-    row = SubmissionAttachment(submission_version_id=version_id, name=name)
-    if blob is not None:
-        _fill(session, row, blob)
-    session.add(row)
-    return row
-
-
-def _fill(session: Session, row: SubmissionAttachment, blob: tuple[BlobInfo, str]) -> None:
+def _attachment_values(
+    name: str, blob: tuple[BlobInfo, str] | None, now: datetime
+) -> dict[str, Any]:
+    if blob is None:
+        return {
+            "name": name,
+            "blob_sha256": None,
+            "size": None,
+            "content_type": None,
+            "received_at": None,
+        }
     info, content_type = blob
-    blobs.remember(session, info)
-    row.blob_sha256 = info.sha256
-    row.size = info.size
-    row.content_type = clean_text(content_type, 100)
-    row.received_at = utcnow()
+    return {
+        "name": name,
+        "blob_sha256": info.sha256,
+        "size": info.size,
+        "content_type": clean_text(content_type, 100),
+        "received_at": now,
+    }
+
+
+def _remember_blobs(session: Session, files: list[tuple[BlobInfo, str]]) -> None:
+    for info, _content_type in files:
+        if info.md5:  # carried-forward files are already recorded
+            blobs.remember(session, info)
 
 
 def do_receive_submission(
     session: Session,
     store: BlobStore,
-    form: Form,
+    form: SubmissionForm,
     actor_id: int | None,
     incoming: Incoming,
 ) -> Receipt:
@@ -206,62 +205,63 @@ def do_receive_submission(
     kept = keep_referenced_parts(store, incoming)
     if form.state == "closed":
         raise ProblemError(problems.FORM_CLOSED, form_id=form.xml_form_id)
-    facts = form_queries.version_facts(session, form.id, envelope.version)
-    if facts is None:
+    if form.version_id is None:
         raise ProblemError(
             problems.FORM_VERSION_NOT_FOUND,
             version=envelope.version or "(kosong)",
             form_id=form.xml_form_id,
         )
-    form_version_id, binary_fields = facts
-    expected = check_attachment_names(envelope.attachment_names(binary_fields))
+    expected = check_attachment_names(envelope.attachment_names(form.binary_fields))
     xml_sha256 = hashlib.sha256(incoming.xml).hexdigest()
 
-    found = queries.version_by_instance(session, form.id, envelope.instance_id)
+    found = queries.version_by_instance(session, form.form_id, envelope.instance_id)
     target = None
     if found is None and envelope.deprecated_id:
-        target = queries.version_by_instance(session, form.id, envelope.deprecated_id)
+        target = queries.version_by_instance(session, form.form_id, envelope.deprecated_id)
     decision = decide(
         xml_sha256,
         envelope,
-        _known(*found) if found else None,
-        _known(*target) if target else None,
+        _known(found) if found else None,
+        _known(target) if target else None,
     )
 
     if decision == "same":
         assert found is not None  # decide() answers "same" only for a known instanceID
-        return _add_parts(session, *found, expected, kept, incoming)
+        return _add_parts(session, found, expected, kept, incoming)
 
-    submission: Submission
     now = utcnow()
     device_id = clean_text(incoming.device_id, 255)
     if decision == "edit":
-        previous, submission = target  # type: ignore[misc]
+        assert target is not None  # decide() answers "edit" only for a known deprecatedID
         # Lock the submission and decide again on what is committed now: of two edits made
         # from the same version, the second to get here is stale (the history never forks).
-        session.refresh(submission, with_for_update=True)
-        decide(xml_sha256, envelope, None, _known(previous, submission))
-        outcome = Outcome.EDITED
-        submission.review_state = "edited"
-        submission.updated_at = now
+        current_id, deleted = queries.lock_submission(session, target.submission_id)
+        decide(
+            xml_sha256,
+            envelope,
+            None,
+            Known(target.xml_sha256, deleted, current_id == target.version_id),
+        )
+        submission_id, outcome, state = target.submission_id, Outcome.EDITED, "edited"
     else:
-        previous = None
-        outcome = Outcome.CREATED
-        submission = Submission(
-            form_id=form.id,
+        outcome, state = Outcome.CREATED, "received"
+        submission_id = _insert_new(
+            queries.insert_submission,
+            session,
+            form_id=form.form_id,
             instance_id=envelope.instance_id,
             submitter_id=actor_id,
             device_id=device_id,
-            review_state="received",
+            review_state=state,
             created_at=now,
             updated_at=now,
         )
-        session.add(submission)
-        _flush_new(session)
-    version = SubmissionVersion(
-        submission_id=submission.id,
-        form_id=form.id,
-        form_version_id=form_version_id,
+    version_id = _insert_new(
+        queries.insert_version,
+        session,
+        submission_id=submission_id,
+        form_id=form.form_id,
+        form_version_id=form.version_id,
         instance_id=envelope.instance_id,
         deprecated_id=envelope.deprecated_id,
         instance_name=envelope.instance_name,
@@ -274,85 +274,112 @@ def do_receive_submission(
         user_agent=clean_text(incoming.user_agent, 500),
         created_at=now,
     )
-    session.add(version)
-    _flush_new(session)
-    carried = _carried_files(session, previous.id) if previous is not None else {}
-    missing = []
+    carried = _carried_files(session, target.version_id) if target is not None else {}
+    rows: list[dict[str, Any]] = []
+    missing: list[str] = []
+    files: list[tuple[BlobInfo, str]] = []
     for name in expected:
         blob = kept.get(name) or carried.get(name)
-        _attach(session, version.id, name, blob)
+        rows.append(_attachment_values(name, blob, now) | {"submission_version_id": version_id})
         if blob is None:
             missing.append(name)
-    submission.current_version_id = version.id
+        else:
+            files.append(blob)
+    _remember_blobs(session, files)
+    queries.insert_attachments(session, rows)
+    queries.point_to_version(session, submission_id, version_id, state, now)
     audit.record(
         session,
         actor_id,
-        "submission.update" if previous else "submission.create",
+        "submission.update" if target is not None else "submission.create",
         "submission",
-        submission.id,
+        submission_id,
         instance_id=envelope.instance_id,
-        form_version_id=form_version_id,
+        form_version_id=form.version_id,
         missing=len(missing),
     )
-    return Receipt(outcome, submission.id, version.id, missing)
+    return Receipt(outcome, submission_id, version_id, missing)
 
 
-def _flush_new(session: Session) -> None:
-    """Insert the new rows now; a twin request that stored the same instanceID first (and
-    committed while this one waited on the unique index) wins, and this one is told to retry."""
+def _insert_new(insert: Callable[..., int], session: Session, **values: object) -> int:
+    """Insert a row keyed by instanceID; a twin request that stored the same instanceID first
+    (and committed while this one waited on the unique index) wins, and this one retries."""
     try:
-        session.flush()
+        return insert(session, **values)
     except IntegrityError:
         raise ProblemError(problems.CONCURRENT_WRITE) from None
 
 
 def _carried_files(session: Session, version_id: int) -> dict[str, tuple[BlobInfo, str]]:
     """Files of the previous version, to carry forward into an edit."""
-    carried = {}
-    for row in queries.attachments_of_version(session, version_id):
-        if row.blob_sha256:
-            info = BlobInfo(sha256=row.blob_sha256, md5="", size=row.size or 0)
-            carried[row.name] = (info, row.content_type or "application/octet-stream")
-    return carried
+    return {
+        row.name: (
+            BlobInfo(sha256=row.blob_sha256, md5="", size=row.size or 0),
+            row.content_type or "application/octet-stream",
+        )
+        for row in queries.attachments_of_version(session, version_id)
+        if row.blob_sha256
+    }
 
 
 def _add_parts(
     session: Session,
-    version: SubmissionVersion,
-    submission: Submission,
+    stored: StoredVersion,
     expected: list[str],
     kept: dict[str, tuple[BlobInfo, str]],
     incoming: Incoming,
 ) -> Receipt:
     """Same XML again: store files still missing (a later part of a split upload)."""
-    rows = {row.name: row for row in queries.attachments_of_version(session, version.id)}
-    added = 0
+    now = utcnow()
+    rows = {row.name: row for row in queries.attachments_of_version(session, stored.version_id)}
+    new_rows: list[dict[str, Any]] = []
+    fills: list[tuple[int, dict[str, Any]]] = []
+    added: list[tuple[BlobInfo, str]] = []
     for name in expected:
         blob = kept.get(name)
         row = rows.get(name)
         if row is None:
-            row = _attach(session, version.id, name, None)
-            rows[name] = row
+            values = _attachment_values(name, blob, now)
+            new_rows.append(values | {"submission_version_id": stored.version_id})
+            if blob is not None:
+                added.append(blob)
+            continue
         if blob is None:
             continue
         # While the upload is incomplete the phone's file wins: the first part of an edit
         # carried the previous version's files forward, and later parts bring the new ones.
-        if row.blob_sha256 is None or (not version.complete and row.blob_sha256 != blob[0].sha256):
-            _fill(session, row, blob)
-            added += 1
-    if not incoming.incomplete and not version.complete:
-        version.complete = True
+        if row.blob_sha256 is None or (not stored.complete and row.blob_sha256 != blob[0].sha256):
+            values = _attachment_values(name, blob, now)
+            fills.append((row.id, values))
+            rows[name] = StoredAttachment(
+                row.id, name, blob[0].sha256, blob[0].size, values["content_type"]
+            )
+            added.append(blob)
+    _remember_blobs(session, added)  # before the rows that refer to them
+    for attachment_id, values in fills:
+        queries.fill_attachment(
+            session,
+            attachment_id,
+            values["blob_sha256"],
+            values["size"],
+            values["content_type"],
+            now,
+        )
+    queries.insert_attachments(session, new_rows)
+    if not incoming.incomplete and not stored.complete:
+        queries.mark_complete(session, stored.version_id)
     missing = [name for name, row in rows.items() if row.blob_sha256 is None]
+    missing += [row["name"] for row in new_rows if row["blob_sha256"] is None]
     if added:
-        submission.updated_at = utcnow()
+        queries.touch_submission(session, stored.submission_id, now)
         audit.record(
             session,
             None,
             "submission.attachments",
             "submission",
-            submission.id,
-            added=added,
+            stored.submission_id,
+            added=len(added),
             missing=len(missing),
         )
     outcome = Outcome.PART_ADDED if added else Outcome.DUPLICATE
-    return Receipt(outcome, submission.id, version.id, missing)
+    return Receipt(outcome, stored.submission_id, stored.version_id, missing)

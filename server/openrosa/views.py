@@ -18,6 +18,7 @@ from server import problems
 from server.accounts import access
 from server.accounts import queries as account_queries
 from server.forms import queries as form_queries
+from server.forms.queries import SubmissionForm
 from server.models import Form
 from server.openrosa import auth
 from server.openrosa.envelope import parse_envelope
@@ -94,11 +95,7 @@ def _fillable_projects(actor: auth.Actor, scope: Scope) -> list[int] | None:
     """Project IDs whose forms the caller may list and fill through this layout."""
     db = read_session()
     if scope.project_id is not None:
-        if account_queries.project_by_id(db, scope.project_id) is None:
-            raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=scope.project_id)
-        if not access.may_fill_project(db, actor.user_id, actor.role, scope.project_id):
-            raise ProblemError(problems.FORBIDDEN, what=f"proyek {scope.project_id}")
-        return [scope.project_id]
+        return [access.access_project_for_filling(db, actor.user_id, actor.role, scope.project_id)]
     mine = access.visible_project_ids(db, actor.user_id, actor.role)
     if scope.owner is None:
         return mine
@@ -250,20 +247,13 @@ def _device_id() -> str | None:
     return cleaned or None
 
 
-def _form_for_submission(actor: auth.Actor, scope: Scope, xml_form_id: str, version: str) -> Form:
-    db = read_session()
-    if scope.project_id is not None:
-        form = form_queries.form_by_xml_id(db, scope.project_id, xml_form_id)
-        if form is None:
-            raise ProblemError(problems.FORM_NOT_FOUND, form_id=xml_form_id)
-        return form
-    project_ids = _fillable_projects(actor, scope)
-    candidates = form_queries.forms_by_xml_id(db, xml_form_id, project_ids)
+def _form_for_submission(
+    project_ids: list[int] | None, xml_form_id: str, version: str
+) -> SubmissionForm:
+    candidates = form_queries.submission_forms(read_session(), xml_form_id, version, project_ids)
     if len(candidates) > 1:
         # The same form ID in several projects: the version attribute usually tells.
-        candidates = [
-            f for f in candidates if form_queries.version_facts(db, f.id, version) is not None
-        ] or candidates
+        candidates = [f for f in candidates if f.version_id is not None] or candidates
     if not candidates:
         raise ProblemError(problems.FORM_NOT_FOUND, form_id=xml_form_id)
     if len(candidates) > 1:
@@ -279,11 +269,10 @@ def submission(scope: Scope) -> Response:
         response = Response(status=204)
         response.headers["Location"] = scope.submission_url()
         return response
-    if scope.project_id is not None:
-        _fillable_projects(actor, scope)
+    project_ids = _fillable_projects(actor, scope)
     incoming = _read_incoming()
     envelope = incoming.envelope
-    form = _form_for_submission(actor, scope, envelope.form_id, envelope.version)
+    form = _form_for_submission(project_ids, envelope.form_id, envelope.version)
     receipt = do_receive_submission(session(), services().store, form, actor.user_id, incoming)
     return xml_response(message_body(receipt.message(), nature="submit_success"), receipt.status)
 

@@ -6,6 +6,7 @@ checked against what a fresh database session and the blob store hold afterwards
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,7 +27,6 @@ from conftest import ROOT, Seed, make_settings, publish
 from lxml import etree
 from sqlalchemy import select, text
 from sqlalchemy.orm import undefer
-from sqlalchemy.orm.attributes import set_committed_value
 
 from server import create_app, problems
 from server.accounts import service as accounts
@@ -609,9 +609,8 @@ def test_edit_racing_another_edit_is_stale(transport, svc, seed, monkeypatch) ->
     def stale_read(session, form_id, instance_id):  # type: ignore[no-untyped-def]
         found = real(session, form_id, instance_id)
         if found is not None and instance_id == original_id:
-            version, submission = found
             # As read just before the other edit committed.
-            set_committed_value(submission, "current_version_id", version.id)
+            return dataclasses.replace(found, current_version_id=found.version_id)
         return found
 
     monkeypatch.setattr(submission_queries, "version_by_instance", stale_read)
