@@ -7,7 +7,8 @@ enumerator token URL. Workloads:
   photos  the same with three 300 KB photos each (unique bytes every time)
   big     one submission carrying a single 100 MB attachment, streamed from disk
 Prints accepted submissions/s, p50/p99 latency, errors and the server's peak RSS (gunicorn
-master + workers, sampled from /proc), and appends the figures to bench/results/*.json.
+master + workers, sampled from /proc) for each run and their median over --runs, and appends
+the figures to bench/results/*.json.
 
     python bench/submissions.py                       # SQLite, all workloads
     python bench/submissions.py --database-url postgresql://user@127.0.0.1:5432/db
@@ -263,13 +264,27 @@ def run_load(url: str, clients: int, seconds: float, photos: bool) -> dict[str, 
     }
 
 
+def median_of(runs: list[dict[str, object]]) -> dict[str, object]:
+    """Median of each figure over runs (errors: the total), with the runs kept."""
+    keys = ("per_second", "p50_ms", "p99_ms", "server_peak_rss_mb")
+    result: dict[str, object] = {
+        k: statistics.median(float(r[k]) for r in runs)
+        for k in keys  # type: ignore[arg-type]
+    }
+    result["errors"] = sum(int(r["errors"]) for r in runs)  # type: ignore[call-overload]
+    result["accepted"] = sum(int(r["accepted"]) for r in runs)  # type: ignore[call-overload]
+    result["runs"] = len(runs)
+    return result
+
+
 def big_upload(url: str, size: int, tmp: Path) -> dict[str, object]:
     """One submission with a single `size`-byte attachment, streamed from a file."""
     blob = tmp / "big.jpg"
     with blob.open("wb") as handle:
         chunk = os.urandom(1 << 20)
-        for _ in range(size // len(chunk)):
-            handle.write(chunk)
+        written = 0
+        while written < size:
+            written += handle.write(chunk[: size - written])
     xml = (
         "<?xml version='1.0' encoding='UTF-8' ?><data id=\"bench_tujuh\" version=\"1\">"
         "<foto1>big.jpg</foto1><meta><instanceID>uuid:"
@@ -332,6 +347,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="PostgreSQL URL (default SQLite)")
     parser.add_argument("--workloads", default="xml,photos,big")
     parser.add_argument("--big-mb", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3, help="load runs per workload (median)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="verivali-bench-") as tmpdir:
@@ -347,7 +363,9 @@ def main() -> None:
         if args.database_url:
             env["VERIVALI_DATABASE_URL"] = args.database_url
         url = setup(env)
-        workers = args.workers or (os.cpu_count() or 1) + 1
+        from server.serving import default_workers
+
+        workers = args.workers or default_workers()
         server = start_server(env, port, workers)
         sampler = RssSampler(server.pid)
         sampler.start()
@@ -372,9 +390,14 @@ def main() -> None:
                     result["rss_peak_mb"] = round(sampler.peak / 1e6, 1)
                     result["rss_growth_mb"] = round((sampler.peak - before) / 1e6, 1)
                 else:
-                    sampler.peak = sampler.sample()
-                    result = run_load(url, args.clients, args.seconds, workload == "photos")
-                    result["server_peak_rss_mb"] = round(sampler.peak / 1e6, 1)
+                    runs = []
+                    for _ in range(args.runs):
+                        sampler.peak = sampler.sample()
+                        one = run_load(url, args.clients, args.seconds, workload == "photos")
+                        one["server_peak_rss_mb"] = round(sampler.peak / 1e6, 1)
+                        print(f"  run    {json.dumps(one)}", flush=True)
+                        runs.append(one)
+                    result = median_of(runs)
                 report[workload] = result
                 print(f"{workload:7s} {json.dumps(result)}", flush=True)
         finally:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Engine, Result, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,7 +100,10 @@ def make_engine(settings: Settings) -> Engine:
         event.listen(engine, "begin", _sqlite_begin(gate))
         event.listen(engine.pool, "checkin", _sqlite_checkin(gate))
         return engine
-    return create_engine(settings.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # No pre-ping: it would add a round trip to every checkout (two per submission). After a
+    # database restart a stale pooled connection fails one request with a 503, which Collect
+    # retries; pool_recycle bounds how old a connection gets.
+    return create_engine(settings.database_url, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
 class Database:
@@ -110,6 +113,16 @@ class Database:
         self.settings = settings
         self.engine = make_engine(settings)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Look-ups outside the unit of work (authentication, access) need no transaction of
+        # their own: on PostgreSQL they run in autocommit, saving BEGIN and ROLLBACK trips.
+        self.lookup_sessions = (
+            self.sessions
+            if settings.is_sqlite
+            else sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+        )
         self.write_sessions = sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
         )
@@ -138,9 +151,7 @@ class Database:
             session.close()
 
 
-def run(
-    session: Session, statement: Executable, params: Any = None
-) -> Result[Unpack[tuple[Any, ...]]]:
+def run(session: Session, statement: Executable, params: Any = None) -> Result[*tuple[Any, ...]]:
     """Execute a pre-built Core statement on the session's connection (inside its unit of
     work), skipping the ORM's per-call statement handling on hot paths."""
     return session.connection().execute(statement, params)

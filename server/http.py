@@ -19,6 +19,7 @@ from server.openrosa.protocol import message_body, openrosa_headers, xml_respons
 from server.problems import ProblemError
 
 log = logging.getLogger(__name__)
+XML_SPOOL_BYTES = 1_000_000
 
 
 class VerivaliRequest(Request):
@@ -31,7 +32,9 @@ class VerivaliRequest(Request):
         filename: str | None = None,
         content_length: int | None = None,
     ) -> IO[bytes]:
-        return current_app.extensions["verivali"].store.incoming()  # type: ignore[no-any-return]
+        # Instance XML (text/xml) is small: keep it in memory up to 1 MB; photos go to disk.
+        spool = XML_SPOOL_BYTES if (content_type or "").startswith("text/xml") else 0
+        return current_app.extensions["verivali"].store.incoming(spool)  # type: ignore[no-any-return]
 
 
 _HTTP_TO_PROBLEM = {

@@ -55,7 +55,7 @@ def read_session() -> Session:
     """A short read-only session outside the unit of work (authentication look-ups)."""
     current = g.get("db_read_session")
     if current is None:
-        current = g.db_read_session = services().db.sessions()
+        current = g.db_read_session = services().db.lookup_sessions()
     return current  # type: ignore[no-any-return]
 
 

@@ -1,7 +1,8 @@
 """Running the server: gunicorn for real use, Flask's dev server behind --dev.
 
 gunicorn's gthread workers keep a slow phone upload from blocking a whole process; the
-worker count defaults to one per core plus one (uploads wait on the network, not the CPU).
+worker count defaults to one per core (at least two); threads absorb slow uploads, and more
+processes than cores only add contention (bench/README.md).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def public_base_url(settings: Settings) -> str:
 
 
 def default_workers() -> int:
-    return (os.cpu_count() or 1) + 1
+    return max(os.cpu_count() or 1, 2)
 
 
 def run_gunicorn(settings: Settings, host: str, port: int, workers: int | None) -> None:

@@ -9,6 +9,7 @@ it, no client-supplied name ever becomes a path, and a stored file never changes
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -28,24 +29,44 @@ class BlobInfo:
 
 
 class HashingFile:
-    """A temporary file in the data directory that hashes what is written to it."""
+    """A temporary file in the data directory that hashes what is written to it.
 
-    def __init__(self, tmp_dir: Path) -> None:
-        self._file: IO[bytes] = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by owner)
-            dir=tmp_dir, prefix="in-", delete=True
-        )
+    With `spool` > 0 it starts in memory and moves to disk once it grows past `spool`
+    bytes or when a file name is needed (small instance XML parts never touch the disk).
+    """
+
+    def __init__(self, tmp_dir: Path, spool: int = 0) -> None:
+        self._tmp_dir = tmp_dir
+        self._spool = spool
+        self._file: IO[bytes] = io.BytesIO() if spool else self._disk_file()
         self._sha256 = hashlib.sha256()
         self._md5 = hashlib.md5(usedforsecurity=False)
         self.size = 0
 
+    def _disk_file(self) -> IO[bytes]:
+        return tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed by owner)
+            dir=self._tmp_dir, prefix="in-", delete=True
+        )
+
+    def _to_disk(self) -> None:
+        if isinstance(self._file, io.BytesIO):
+            memory, position = self._file, self._file.tell()
+            self._file = self._disk_file()
+            self._file.write(memory.getbuffer())
+            self._file.seek(position)
+            memory.close()
+
     @property
     def name(self) -> str:
+        self._to_disk()
         return self._file.name
 
     def write(self, data: bytes) -> int:
         self._sha256.update(data)
         self._md5.update(data)
         self.size += len(data)
+        if self._spool and self.size > self._spool:
+            self._to_disk()
         return self._file.write(data)
 
     def info(self) -> BlobInfo:
@@ -65,6 +86,7 @@ class HashingFile:
         self._file.flush()
 
     def fileno(self) -> int:
+        self._to_disk()
         return self._file.fileno()
 
     def readable(self) -> bool:
@@ -116,9 +138,9 @@ class BlobStore:
             raise ValueError("not a sha256 hex digest")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    def incoming(self) -> HashingFile:
-        """A new temporary file to stream an upload into."""
-        return HashingFile(self.tmp_dir)
+    def incoming(self, spool: int = 0) -> HashingFile:
+        """A new temporary file to stream an upload into (in memory up to `spool` bytes)."""
+        return HashingFile(self.tmp_dir, spool)
 
     def keep(self, incoming: HashingFile) -> BlobInfo:
         """Make an incoming file durable under its hash (fsync file and directories)."""

@@ -20,11 +20,13 @@ def visible_project_ids(session: Session, user_id: int, role: str) -> list[int] 
     return queries.member_project_ids(session, user_id)
 
 
-def access_project_for_filling(session: Session, user_id: int, role: str, project_id: int) -> int:
-    """The project ID if the user may download and submit its forms; else 404 or 403."""
-    member = queries.project_membership(session, project_id, user_id)
-    if member is None:
+def access_project_for_filling(credentials: queries.Credentials, project_id: int) -> int:
+    """The project ID if the user may download and submit its forms; else 404 or 403.
+
+    `credentials` must have been read for this project (they carry its existence and the
+    user's membership, fetched with the user in one query)."""
+    if not credentials.project_exists:
         raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=project_id)
-    if not (member or may_see_all_projects(role)):
+    if not (credentials.project_member or may_see_all_projects(credentials.role)):
         raise ProblemError(problems.FORBIDDEN, what=f"proyek {project_id}")
     return project_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Row, bindparam, exists, select
 from sqlalchemy.orm import Session
@@ -31,46 +31,67 @@ class Credentials:
     disabled: bool
     digest_ha1: str | None
     password_hash: str | None
+    # For the project the URL names: does it exist, and is the user a member of it?
+    project_exists: bool = False
+    project_member: bool = False
 
 
+# One round trip answers both "who is this" and "may they work in the project in the URL".
 _CREDENTIALS = select(
-    User.id, User.username, User.role, User.disabled_at, User.digest_ha1, User.password_hash
+    User.id,
+    User.username,
+    User.role,
+    User.disabled_at,
+    User.digest_ha1,
+    User.password_hash,
+    exists().where(Project.id == bindparam("project_id")),
+    exists().where(
+        ProjectMember.user_id == User.id, ProjectMember.project_id == bindparam("project_id")
+    ),
 )
 _CREDENTIALS_BY_TOKEN = _CREDENTIALS.where(User.token == bindparam("token"))
 _CREDENTIALS_BY_USERNAME = _CREDENTIALS.where(User.username == bindparam("username"))
-_PROJECT_MEMBERSHIP = select(
-    Project.id,
-    exists().where(
-        ProjectMember.project_id == Project.id, ProjectMember.user_id == bindparam("user_id")
-    ),
-).where(Project.id == bindparam("project_id"))
 
 
-def _credentials(row: Row[Unpack[tuple[Any, ...]]] | None) -> Credentials | None:
+def _credentials(row: Row[*tuple[Any, ...]] | None) -> Credentials | None:
     if row is None:
         return None
-    user_id, username, role, disabled_at, ha1, password_hash = row
-    return Credentials(user_id, username, role, disabled_at is not None, ha1, password_hash)
+    user_id, username, role, disabled_at, ha1, password_hash, exists_, member = row
+    return Credentials(
+        user_id,
+        username,
+        role,
+        disabled_at is not None,
+        ha1,
+        password_hash,
+        bool(exists_),
+        bool(member),
+    )
 
 
-def credentials_by_token(session: Session, token: str) -> Credentials | None:
+def _project_param(project_id: int | None) -> int:
+    # IDs are 32-bit on PostgreSQL; 0 names no project.
+    return project_id if project_id is not None and 0 < project_id <= _MAX_ID else 0
+
+
+def credentials_by_token(
+    session: Session, token: str, project_id: int | None = None
+) -> Credentials | None:
+    """The token's user, with their access to `project_id` (when given)."""
     if not _storable(token):
         return None
-    return _credentials(run(session, _CREDENTIALS_BY_TOKEN, {"token": token}).first())
+    params = {"token": token, "project_id": _project_param(project_id)}
+    return _credentials(run(session, _CREDENTIALS_BY_TOKEN, params).first())
 
 
-def credentials_by_username(session: Session, username: str) -> Credentials | None:
+def credentials_by_username(
+    session: Session, username: str, project_id: int | None = None
+) -> Credentials | None:
+    """The user, with their access to `project_id` (when given)."""
     if not _storable(username):
         return None
-    return _credentials(run(session, _CREDENTIALS_BY_USERNAME, {"username": username}).first())
-
-
-def project_membership(session: Session, project_id: int, user_id: int) -> bool | None:
-    """None if the project does not exist, else whether the user is a member of it."""
-    if not 0 < project_id <= _MAX_ID:
-        return None
-    row = run(session, _PROJECT_MEMBERSHIP, {"project_id": project_id, "user_id": user_id}).first()
-    return None if row is None else bool(row[1])
+    params = {"username": username, "project_id": _project_param(project_id)}
+    return _credentials(run(session, _CREDENTIALS_BY_USERNAME, params).first())
 
 
 def user_by_username(session: Session, username: str) -> User | None:

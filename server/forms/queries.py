@@ -116,6 +116,7 @@ _SUBMISSION_FORMS = (
 _SUBMISSION_FORMS_IN = _SUBMISSION_FORMS.where(
     Form.project_id.in_(bindparam("project_ids", expanding=True))
 )
+_SUBMISSION_FORMS_OF = _SUBMISSION_FORMS.where(Form.project_id == bindparam("project_id"))
 
 
 def submission_forms(
@@ -127,6 +128,8 @@ def submission_forms(
         rows = run(session, _SUBMISSION_FORMS, params)
     elif not project_ids:
         return []
+    elif len(project_ids) == 1:  # the project URL layouts: the common case, no IN list
+        rows = run(session, _SUBMISSION_FORMS_OF, params | {"project_id": project_ids[0]})
     else:
         rows = run(session, _SUBMISSION_FORMS_IN, params | {"project_ids": list(project_ids)})
     return [

@@ -33,11 +33,12 @@ class Actor:
     user_id: int
     username: str
     role: str
+    credentials: Credentials
     via_token: bool = False
 
     @classmethod
     def of(cls, user: Credentials, via_token: bool = False) -> Actor:
-        return cls(user.user_id, user.username, user.role, via_token)
+        return cls(user.user_id, user.username, user.role, user, via_token)
 
 
 class BasicCache:
@@ -65,8 +66,8 @@ def _active(user: Credentials | None) -> Credentials | None:
     return user if user is not None and not user.disabled else None
 
 
-def by_token(session: Session, token: str) -> Actor:
-    user = _active(account_queries.credentials_by_token(session, token))
+def by_token(session: Session, token: str, project_id: int | None = None) -> Actor:
+    user = _active(account_queries.credentials_by_token(session, token, project_id))
     if user is None:
         raise ProblemError(problems.UNKNOWN_TOKEN)
     return Actor.of(user, via_token=True)
@@ -79,7 +80,11 @@ def _uri_matches(creds_uri: str, request: Request) -> bool:
 
 
 def by_header(
-    session: Session, request: Request, authority: DigestAuthority, basic_cache: BasicCache
+    session: Session,
+    request: Request,
+    authority: DigestAuthority,
+    basic_cache: BasicCache,
+    project_id: int | None = None,
 ) -> Actor:
     """Authenticate from the Authorization header, or raise a 401 problem."""
     header = request.headers.get("Authorization", "")
@@ -89,7 +94,7 @@ def by_header(
         creds = DigestCredentials.parse(rest)
         if creds is None:
             raise ProblemError(problems.AUTH_REQUIRED)
-        user = _active(account_queries.credentials_by_username(session, creds.username))
+        user = _active(account_queries.credentials_by_username(session, creds.username, project_id))
         if user is None or not user.digest_ha1 or not _uri_matches(creds.uri, request):
             raise ProblemError(problems.AUTH_FAILED)
         verdict = authority.verify(creds, request.method, user.digest_ha1)
@@ -106,7 +111,7 @@ def by_header(
         except (binascii.Error, UnicodeDecodeError):
             raise ProblemError(problems.AUTH_FAILED) from None
         username, sep, password = decoded.partition(":")
-        user = _active(account_queries.credentials_by_username(session, username))
+        user = _active(account_queries.credentials_by_username(session, username, project_id))
         if not sep or user is None or not user.password_hash:
             raise ProblemError(problems.AUTH_FAILED)
         key = hashlib.sha256(header.encode("utf-8")).hexdigest()

@@ -87,15 +87,15 @@ def _add_headers(response: Response) -> Response:
 def _authenticate(scope: Scope) -> auth.Actor:
     svc = services()
     if scope.token is not None:
-        return auth.by_token(read_session(), scope.token)
-    return auth.by_header(read_session(), request, svc.digest, svc.basic_cache)
+        return auth.by_token(read_session(), scope.token, scope.project_id)
+    return auth.by_header(read_session(), request, svc.digest, svc.basic_cache, scope.project_id)
 
 
 def _fillable_projects(actor: auth.Actor, scope: Scope) -> list[int] | None:
     """Project IDs whose forms the caller may list and fill through this layout."""
     db = read_session()
     if scope.project_id is not None:
-        return [access.access_project_for_filling(db, actor.user_id, actor.role, scope.project_id)]
+        return [access.access_project_for_filling(actor.credentials, scope.project_id)]
     mine = access.visible_project_ids(db, actor.user_id, actor.role)
     if scope.owner is None:
         return mine
