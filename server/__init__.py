@@ -11,11 +11,11 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server import http, services
+from server.accounts.basic import BasicCache
 from server.accounts.digest import DigestAuthority, MemoryNonceCounts, NonceCounts, RedisNonceCounts
 from server.config import Settings, load_settings
 from server.db import Database
 from server.jobs import make_queue
-from server.openrosa.auth import BasicCache
 from server.storage import BlobStore
 
 __version__ = "0.1.0"

@@ -14,7 +14,7 @@ from flask import Flask, Request, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from server import problems
-from server.openrosa.auth import challenge_headers
+from server.accounts.digest import DigestAuthority
 from server.openrosa.protocol import message_body, openrosa_headers, xml_response
 from server.problems import ProblemError
 
@@ -42,6 +42,16 @@ _HTTP_TO_PROBLEM = {
     404: problems.NOT_FOUND,
     405: problems.METHOD_NOT_ALLOWED,
 }
+
+
+def challenge_headers(
+    request: Request, authority: DigestAuthority, stale: bool = False
+) -> list[tuple[str, str]]:
+    """WWW-Authenticate headers for a 401: Digest always, Basic too over https."""
+    headers = [("WWW-Authenticate", authority.challenge(stale=stale))]
+    if request.is_secure:
+        headers.append(("WWW-Authenticate", f'Basic realm="{authority.realm}", charset="UTF-8"'))
+    return headers
 
 
 def render_problem(error: ProblemError) -> Response:

@@ -12,12 +12,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from server import problems
+from server.accounts.basic import BasicCache
 from server.accounts.digest import DigestAuthority
 from server.config import Settings
 from server.db import Database, commit, rollback
 from server.http import render_problem
 from server.jobs import JobQueue
-from server.openrosa.auth import BasicCache
 from server.problems import ProblemError
 from server.storage import BlobStore
 

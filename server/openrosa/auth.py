@@ -2,7 +2,7 @@
 
 Collect only sends credentials after a 401 that carries WWW-Authenticate, so every 401 we
 answer has a Digest challenge (plus Basic when the request came over https); see
-`challenge_headers`. Unknown tokens answer 403, so Collect does not prompt for a password.
+`server.http.challenge_headers`. Unknown tokens answer 403, so Collect does not prompt for a password.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import threading
-import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -20,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from server import problems
 from server.accounts import queries as account_queries
+from server.accounts.basic import BasicCache
 from server.accounts.digest import DigestAuthority, DigestCredentials
 from server.accounts.queries import Credentials
 from server.accounts.service import password_matches
@@ -39,27 +38,6 @@ class Actor:
     @classmethod
     def of(cls, user: Credentials, via_token: bool = False) -> Actor:
         return cls(user.user_id, user.username, user.role, user, via_token)
-
-
-class BasicCache:
-    """Remembers checked Basic credentials briefly: a strong hash per request is too slow."""
-
-    def __init__(self, ttl: float = 300.0, max_entries: int = 10_000) -> None:
-        self._ttl = ttl
-        self._max = max_entries
-        self._entries: dict[str, tuple[float, int, str]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str, password_hash: str) -> bool:
-        with self._lock:
-            entry = self._entries.get(key)
-        return bool(entry and entry[0] > time.monotonic() and entry[2] == password_hash)
-
-    def put(self, key: str, user_id: int, password_hash: str) -> None:
-        with self._lock:
-            if len(self._entries) >= self._max:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + self._ttl, user_id, password_hash)
 
 
 def _active(user: Credentials | None) -> Credentials | None:
@@ -121,13 +99,3 @@ def by_header(
             basic_cache.put(key, user.user_id, user.password_hash)
         return Actor.of(user)
     raise ProblemError(problems.AUTH_REQUIRED)
-
-
-def challenge_headers(
-    request: Request, authority: DigestAuthority, stale: bool = False
-) -> list[tuple[str, str]]:
-    """WWW-Authenticate headers for a 401: Digest always, Basic too over https."""
-    headers = [("WWW-Authenticate", authority.challenge(stale=stale))]
-    if request.is_secure:
-        headers.append(("WWW-Authenticate", f'Basic realm="{authority.realm}", charset="UTF-8"'))
-    return headers
