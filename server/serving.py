@@ -54,6 +54,8 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int | None) 
         "errorlog": "-",
         "loglevel": "info",
         "forwarded_allow_ips": "*" if settings.trust_proxy else "127.0.0.1",
+        # One shared control socket in $HOME would collide between instances on one host.
+        "control_socket_disable": True,
     }
 
     class Server(BaseApplication):  # type: ignore[misc]
