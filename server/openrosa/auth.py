@@ -2,7 +2,8 @@
 
 Collect only sends credentials after a 401 that carries WWW-Authenticate, so every 401 we
 answer has a Digest challenge (plus Basic when the request came over https); see
-`server.http.challenge_headers`. Unknown tokens answer 403, so Collect does not prompt for a password.
+`server.http.challenge_headers`. Unknown tokens answer 403, so Collect does not prompt for
+a password.
 """
 
 from __future__ import annotations
