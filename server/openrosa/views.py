@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, request, send_file
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from server import problems
 from server.accounts import access
@@ -198,26 +197,20 @@ def _read_incoming() -> Incoming:
     request.max_form_memory_size = max(settings.max_instance_xml_bytes, 1_000_000)
     try:
         files, fields = request.files, request.form
-    except RequestEntityTooLarge:
-        raise
-    except ValueError as exc:
+    except ValueError as exc:  # broken multipart framing (a 413 passes through as is)
         raise ProblemError(problems.MALFORMED_REQUEST, reason=str(exc)[:200]) from None
     xml_part = files.get("xml_submission_file")
     if xml_part is not None:
-        if getattr(xml_part.stream, "size", 0) > settings.max_instance_xml_bytes:
-            raise ProblemError(
-                problems.TOO_LARGE, limit_mb=problems.megabytes(settings.max_instance_xml_bytes)
-            )
         xml_part.stream.seek(0)
-        xml = xml_part.stream.read()
-    elif "xml_submission_file" in fields:
+        xml = xml_part.stream.read(settings.max_instance_xml_bytes + 1)
+    elif "xml_submission_file" in fields:  # sent as a plain field by some clients
         xml = fields["xml_submission_file"].encode("utf-8")
-        if len(xml) > settings.max_instance_xml_bytes:
-            raise ProblemError(
-                problems.TOO_LARGE, limit_mb=problems.megabytes(settings.max_instance_xml_bytes)
-            )
     else:
         raise ProblemError(problems.MISSING_XML_PART)
+    if len(xml) > settings.max_instance_xml_bytes:
+        raise ProblemError(
+            problems.TOO_LARGE, limit_mb=problems.megabytes(settings.max_instance_xml_bytes)
+        )
     envelope = parse_envelope(xml)
     parts: dict[str, UploadedPart] = {}
     for key, storage in files.items(multi=True):
@@ -235,16 +228,9 @@ def _read_incoming() -> Incoming:
         envelope=envelope,
         parts=parts,
         incomplete=fields.get("*isIncomplete*", "").strip().lower() == "yes",
-        device_id=_device_id(),
+        device_id=request.args.get("deviceID"),
         user_agent=request.headers.get("User-Agent"),
     )
-
-
-def _device_id() -> str | None:
-    """Collect's ?deviceID=, cleaned of control characters and cut to the column's size."""
-    raw = request.args.get("deviceID") or ""
-    cleaned = "".join(ch for ch in raw if ch.isprintable())[:255]
-    return cleaned or None
 
 
 def _form_for_submission(
