@@ -6,6 +6,7 @@ enumerator token URL. Workloads:
   xml     XML-only submissions of the seven-field form
   photos  the same with three 300 KB photos each (unique bytes every time)
   big     one submission carrying a single 100 MB attachment, streamed from disk
+  formlist  GET formList back to back (Collect's "match exactly" polling)
 Prints accepted submissions/s, p50/p99 latency, errors and the server's peak RSS (gunicorn
 master + workers, sampled from /proc) for each run and their median over --runs, and appends
 the figures to bench/results/*.json.
@@ -86,6 +87,28 @@ HEADERS = {
     "X-OpenRosa-Version": "1.0",
     "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
 }
+
+
+def list_client(url: str, seconds: float, start_at: float, queue: mp.Queue) -> None:
+    """One phone in "match exactly" mode: GET formList back to back until time is up."""
+    parts = urlsplit(url)
+    path = f"{parts.path}/formList?deviceID=collect:{uuid.uuid4().hex[:16]}"
+    conn = http.client.HTTPConnection(parts.netloc, timeout=120)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    while time.time() < start_at:
+        time.sleep(0.01)
+    end = time.time() + seconds
+    while time.time() < end:
+        began = time.perf_counter()
+        conn.request("GET", path, headers=HEADERS)
+        response = conn.getresponse()
+        response.read()
+        latencies.append(time.perf_counter() - began)
+        statuses[response.status] = statuses.get(response.status, 0) + 1
+    conn.close()
+    errors = sum(n for status, n in statuses.items() if status != 200)
+    queue.put({"latencies": latencies, "errors": errors, "statuses": {201: statuses.get(200, 0)}})
 
 
 def client(url: str, photos: bool, seconds: float, start_at: float, queue: mp.Queue) -> None:
@@ -239,11 +262,13 @@ def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
     raise RuntimeError("server did not start")
 
 
-def run_load(url: str, clients: int, seconds: float, photos: bool) -> dict[str, object]:
+def run_load(url: str, clients: int, seconds: float, workload: str) -> dict[str, object]:
     queue: mp.Queue = mp.Queue()
     start_at = time.time() + 2.0 + clients * 0.3
     procs = [
-        mp.Process(target=client, args=(url, photos, seconds, start_at, queue))
+        mp.Process(target=list_client, args=(url, seconds, start_at, queue))
+        if workload == "formlist"
+        else mp.Process(target=client, args=(url, workload == "photos", seconds, start_at, queue))
         for _ in range(clients)
     ]
     for proc in procs:
@@ -345,7 +370,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (0 = default)")
     parser.add_argument("--database-url", default="", help="PostgreSQL URL (default SQLite)")
-    parser.add_argument("--workloads", default="xml,photos,big")
+    parser.add_argument("--workloads", default="xml,photos,big,formlist")
     parser.add_argument("--big-mb", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3, help="load runs per workload (median)")
     args = parser.parse_args()
@@ -393,7 +418,7 @@ def main() -> None:
                     runs = []
                     for _ in range(args.runs):
                         sampler.peak = sampler.sample()
-                        one = run_load(url, args.clients, args.seconds, workload == "photos")
+                        one = run_load(url, args.clients, args.seconds, workload)
                         one["server_peak_rss_mb"] = round(sampler.peak / 1e6, 1)
                         print(f"  run    {json.dumps(one)}", flush=True)
                         runs.append(one)
