@@ -49,7 +49,7 @@ def instance(photos: bool) -> bytes:
     )
     return (
         "<?xml version='1.0' encoding='UTF-8' ?><data id=\"bench_tujuh\" version=\"1\">"
-        "<desa>3573011001</desa><nama>Siti Aminah</nama><umur>41</umur><jk>p</jk>"
+        "<desa>3573041003</desa><nama>Siti Aminah</nama><umur>41</umur><jk>p</jk>"
         "<tgl>2026-11-23</tgl><lokasi>-7.98 112.62 450 5</lokasi><catatan>rumah semi permanen"
         f"</catatan>{files}<meta><instanceID>uuid:{uuid.uuid4()}</instanceID></meta></data>"
     ).encode()

@@ -62,17 +62,22 @@ def cli() -> None:
 
 @cli.command()
 def init() -> None:
-    """Create the data directory and database tables (safe to run again)."""
+    """Create the data directory, the tables and the region table (safe to run again)."""
+    from server.registry.regions import do_load_regions
+
     svc = build_services(_settings())
     try:
         svc.db.create_all()
         removed = svc.store.clean_tmp()
+        with svc.db.transaction() as session:
+            regions = do_load_regions(session)
     finally:
         svc.db.dispose()
     click.echo(
         f"initialised {svc.settings.data_dir}"
         + (f" (removed {removed} unfinished uploads)" if removed else "")
     )
+    click.echo(f"regions: {regions:,} loaded" if regions else "regions: up to date")
 
 
 @cli.command()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -68,6 +69,48 @@ def _check_in(column: str, values: tuple[str, ...], name: str) -> CheckConstrain
 
 class Base(DeclarativeBase):
     """Declarative base for every table."""
+
+
+class Meta(Base):
+    """Small facts about the instance itself (e.g. which region table is loaded)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+REGION_KINDS = (
+    "provinsi",
+    "kabupaten",
+    "kota",
+    "kecamatan",
+    "distrik",
+    "desa",
+    "kelurahan",
+    "desa_adat",
+)
+
+
+class Region(Base):
+    """A Kemendagri region: province, kabupaten/kota, kecamatan or desa/kelurahan.
+
+    Codes are stored without dots (35, 3573, 357304, 3573041003), as registry extracts and
+    NIKs carry them."""
+
+    __tablename__ = "regions"
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 1 AND 4", name="ck_regions_level"),
+        _check_in("kind", REGION_KINDS, "ck_regions_kind"),
+        Index("ix_regions_parent", "parent_code"),
+    )
+
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    parent_code: Mapped[str | None] = mapped_column(String(10))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(200))
+    postal_code: Mapped[str | None] = mapped_column(String(5))
 
 
 class Project(Base):

@@ -497,7 +497,7 @@ def instance_xml(
         f"<?xml version='1.0' encoding='UTF-8' ?><data id=\"{form_id}\" version=\"{version}\" "
         'xmlns:jr="http://openrosa.org/javarosa" xmlns:orx="http://openrosa.org/xforms">'
         "<start>2026-11-23T08:00:00.000+07:00</start><end>2026-11-23T08:20:00.000+07:00</end>"
-        f"<deviceid>collect:abc</deviceid><desa>3573011001</desa><nama_krt>{nama}</nama_krt>"
+        f"<deviceid>collect:abc</deviceid><desa>3573041003</desa><nama_krt>{nama}</nama_krt>"
         "<nik_krt>3573044506850001</nik_krt><hasil>ditemukan</hasil><jumlah_art>4</jumlah_art>"
         f"<foto_depan>{depan}</foto_depan><foto_samping>{samping}</foto_samping>"
         f"<foto_belakang>{belakang}</foto_belakang><lokasi>-7.98 112.62 450 5</lokasi>"

@@ -112,7 +112,10 @@ def test_scripted_session(tmp_path: Path) -> None:
     before = run_process(tmp_path, "projects", "list")
     assert_one_error_line(before, "verivali init")
 
-    assert run_process(tmp_path, "init").lines == [f"initialised {tmp_path / 'data'}"]
+    assert run_process(tmp_path, "init").lines == [
+        f"initialised {tmp_path / 'data'}",
+        "regions: 91,599 loaded",
+    ]
 
     added = run_process(tmp_path, "projects", "add", "Kota Malang")
     assert added.code == 0 and re.fullmatch(r"\d+", added.out.strip()), added
@@ -379,7 +382,7 @@ def test_republish_prints_unchanged_then_media_updated(
     )
     assert same.code == 0 and same.out.startswith("unchanged kunjungan_rumah version 2026112301")
     villages = tmp_path / "desa.csv"
-    villages.write_bytes(VILLAGES.read_bytes() + b"3573011099,Kelurahan Baru (Sukun)\n")
+    villages.write_bytes(VILLAGES.read_bytes() + b"3573041099,Kelurahan Baru (Sukun)\n")
     media = run_inline(
         fresh, "forms", "publish", str(HOUSE_VISIT), "--project", "1", "--media", str(villages)
     )

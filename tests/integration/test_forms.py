@@ -423,7 +423,7 @@ def test_media_only_change_keeps_the_version_and_collect_sees_updated_media(
     local = collect.download_all()[0]
     villages = tmp_path / "desa.csv"
     villages.write_bytes(
-        (SHIPPED_MEDIA / "desa.csv").read_bytes() + b"3573011099,Kelurahan Baru (Sukun)\n"
+        (SHIPPED_MEDIA / "desa.csv").read_bytes() + b"3573041099,Kelurahan Baru (Sukun)\n"
     )
     before = versions_of(svc, seed.project_id, "kunjungan_rumah")[0]
     result = publish_full(svc, seed.project_id, SHIPPED / "kunjungan_rumah.md", [villages])

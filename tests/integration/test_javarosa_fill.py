@@ -35,7 +35,7 @@ def test_javarosa_filled_instance_is_accepted(
     """The instance JavaRosa serialises for each visit outcome is stored byte for byte."""
     local = collect_token.download_all()[0]
     answers = {
-        "desa": "3573011002",
+        "desa": "3573041002",
         "nama_krt": "Siti Aminah",
         "nik_krt": "3573044506850001",
         "hasil": outcome,
@@ -69,7 +69,7 @@ def test_javarosa_refuses_what_the_form_forbids(
     with pytest.raises(FormFillerError) as caught:
         fill_form(
             local.xml,
-            {"desa": "3573011002", "nama_krt": "X", "nik_krt": "12345"},
+            {"desa": "3573041002", "nama_krt": "X", "nik_krt": "12345"},
             java_dir,
             media=local.media_bytes,
         )

@@ -1,0 +1,1 @@
+"""The welfare registry: region codes, identity numbers, imports and matching."""
