@@ -129,6 +129,8 @@ class Database:
 
     def create_all(self) -> None:
         """Create missing tables (idempotent)."""
+        import server.registry.models  # noqa: F401 (registers the registry tables)
+
         Base.metadata.create_all(self.engine)
 
     def has_schema(self) -> bool:

@@ -19,7 +19,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -62,7 +61,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _check_in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+def check_in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
     quoted = ", ".join(f"'{v}'" for v in values)
     return CheckConstraint(f"{column} IN ({quoted})", name=name)
 
@@ -80,39 +79,6 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
-REGION_KINDS = (
-    "provinsi",
-    "kabupaten",
-    "kota",
-    "kecamatan",
-    "distrik",
-    "desa",
-    "kelurahan",
-    "desa_adat",
-)
-
-
-class Region(Base):
-    """A Kemendagri region: province, kabupaten/kota, kecamatan or desa/kelurahan.
-
-    Codes are stored without dots (35, 3573, 357304, 3573041003), as registry extracts and
-    NIKs carry them."""
-
-    __tablename__ = "regions"
-    __table_args__ = (
-        CheckConstraint("level BETWEEN 1 AND 4", name="ck_regions_level"),
-        _check_in("kind", REGION_KINDS, "ck_regions_kind"),
-        Index("ix_regions_parent", "parent_code"),
-    )
-
-    code: Mapped[str] = mapped_column(String(10), primary_key=True)
-    parent_code: Mapped[str | None] = mapped_column(String(10))
-    level: Mapped[int] = mapped_column(SmallInteger)
-    kind: Mapped[str] = mapped_column(String(12))
-    name: Mapped[str] = mapped_column(String(200))
-    postal_code: Mapped[str | None] = mapped_column(String(5))
-
-
 class Project(Base):
     __tablename__ = "projects"
 
@@ -123,7 +89,7 @@ class Project(Base):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (_check_in("role", ROLES, "ck_users_role"),)
+    __table_args__ = (check_in("role", ROLES, "ck_users_role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -162,7 +128,7 @@ class Form(Base):
     __tablename__ = "forms"
     __table_args__ = (
         UniqueConstraint("project_id", "xml_form_id", name="uq_forms_project_xml_form_id"),
-        _check_in("state", FORM_STATES, "ck_forms_state"),
+        check_in("state", FORM_STATES, "ck_forms_state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -223,7 +189,7 @@ class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (
         UniqueConstraint("form_id", "instance_id", name="uq_submissions_instance"),
-        _check_in("review_state", REVIEW_STATES, "ck_submissions_review_state"),
+        check_in("review_state", REVIEW_STATES, "ck_submissions_review_state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

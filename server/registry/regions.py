@@ -16,7 +16,8 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from server.db import run
-from server.models import Meta, Region
+from server.models import Meta
+from server.registry.models import Region
 
 SOURCE_KEY = "regions.source"
 BATCH = 5000
