@@ -8,50 +8,24 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from server import build_services, problems
 from server.accounts import queries as account_queries
 from server.accounts import service as accounts
-from server.config import Settings, SettingsError, load_settings
+from server.cli_base import CliError, load_cli_settings, unit_of_work
+from server.config import SettingsError
 from server.forms import queries as form_queries
 from server.problems import ProblemError
-from server.services import Services
 
 # server.forms.service pulls in pyxform (a third of a second): the commands that need it
 # import it, so that scripts calling `verivali users ...` in a loop stay quick.
 if TYPE_CHECKING:
     from server.forms.service import PublishResult
-
-
-class CliError(Exception):
-    """A one-line error for the user of the command line."""
-
-
-def _settings() -> Settings:
-    return load_settings()
-
-
-@contextmanager
-def _unit_of_work(need_schema: bool = True) -> Iterator[tuple[Services, Session]]:
-    svc = build_services(_settings())
-    try:
-        if need_schema and not svc.db.has_schema():
-            raise CliError(
-                f"no database at {svc.settings.database_url.split('@')[-1]}; "
-                "run 'verivali init' first"
-            )
-        with svc.db.transaction() as session:
-            yield svc, session
-    finally:
-        svc.db.dispose()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,12 +39,12 @@ def init() -> None:
     """Create the data directory, the tables and the region table (safe to run again)."""
     from server.registry.regions import do_load_regions
 
-    svc = build_services(_settings())
+    svc = build_services(load_cli_settings())
     try:
         svc.db.create_all()
         removed = svc.store.clean_tmp()
         with svc.db.transaction() as session:
-            regions = do_load_regions(session)
+            regions = do_load_regions(session, within=svc.settings.regions_within)
     finally:
         svc.db.dispose()
     click.echo(
@@ -91,7 +65,7 @@ def serve(host: str | None, port: int | None, workers: int | None, dev: bool) ->
     """Serve the web UI and the OpenRosa endpoints (gunicorn)."""
     from server.serving import run_dev, run_gunicorn
 
-    settings = _settings()
+    settings = load_cli_settings()
     host = host or settings.host
     port = port or settings.port
     if not 0 < port < 65536:
@@ -111,7 +85,7 @@ def worker(burst: bool) -> None:
 
     from server.jobs import RqQueue
 
-    settings = _settings()
+    settings = load_cli_settings()
     if not settings.redis_url:
         raise CliError("VERIVALI_REDIS_URL is not set; without Redis jobs run in the server")
     queue = RqQueue(settings.redis_url)
@@ -123,7 +97,7 @@ def demo() -> None:
     """Load the demo: a project, demo users and the forms in forms/ (idempotent)."""
     from server.demo import load_demo, print_demo
 
-    with _unit_of_work() as (svc, session):
+    with unit_of_work() as (svc, session):
         summary = load_demo(svc, session, Path("forms"))
     print_demo(summary, svc.settings)
 
@@ -137,7 +111,7 @@ def projects() -> None:
 @click.argument("name")
 def projects_add(name: str) -> None:
     """Create a project and print its ID."""
-    with _unit_of_work() as (_svc, session):
+    with unit_of_work() as (_svc, session):
         project = accounts.do_create_project(session, name)
         project_id = project.id
     click.echo(project_id)
@@ -146,7 +120,7 @@ def projects_add(name: str) -> None:
 @projects.command("list")
 def projects_list() -> None:
     """List projects as ID<TAB>name."""
-    with _unit_of_work() as (_svc, session):
+    with unit_of_work() as (_svc, session):
         for project in account_queries.all_projects(session):
             click.echo(f"{project.id}\t{project.name}")
 
@@ -173,7 +147,7 @@ def users_add(name: str, role: str, project_id: int | None, password_stdin: bool
     else:
         password = secrets.token_urlsafe(12)
         generated = True
-    with _unit_of_work() as (svc, session):
+    with unit_of_work() as (svc, session):
         accounts.do_create_user(
             session, name, role, svc.settings.realm, password=password, project_id=project_id
         )
@@ -189,7 +163,7 @@ def users_token(name: str, reissue: bool) -> None:
     """Print the enumerator's Collect server URL(s) with their token."""
     from server.serving import public_base_url
 
-    with _unit_of_work() as (svc, session):
+    with unit_of_work() as (svc, session):
         user = account_queries.user_by_username(session, name)
         if user is None:
             raise ProblemError(problems.USER_NOT_FOUND, username=name)
@@ -205,7 +179,7 @@ def users_token(name: str, reissue: bool) -> None:
 @users.command("list")
 def users_list() -> None:
     """List users as username<TAB>role<TAB>project IDs."""
-    with _unit_of_work() as (_svc, session):
+    with unit_of_work() as (_svc, session):
         for user in account_queries.all_users(session):
             ids = ",".join(str(p) for p in account_queries.member_project_ids(session, user.id))
             click.echo(f"{user.username}\t{user.role}\t{ids}")
@@ -233,7 +207,7 @@ def forms_publish(path: Path, project_id: int, media: tuple[Path, ...]) -> None:
     for file in (path, *media):
         if not file.is_file():
             raise CliError(f"no such file: {file}")
-    with _unit_of_work() as (svc, session):
+    with unit_of_work() as (svc, session):
         result = forms_service.do_publish_form(
             session, svc.settings, svc.store, project_id, path, list(media)
         )
@@ -262,7 +236,7 @@ def _publish_line(result: PublishResult) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of columns.")
 def forms_list(as_json: bool) -> None:
     """List forms as project<TAB>form ID<TAB>version<TAB>state<TAB>title."""
-    with _unit_of_work() as (_svc, session):
+    with unit_of_work() as (_svc, session):
         rows = [
             {
                 "project_id": p.id,
@@ -291,7 +265,7 @@ def forms_state(form_id: str, state: str, project_id: int | None) -> None:
     """Set a form's STATE: open, closing (no new downloads) or closed (no submissions)."""
     from server.forms import service as forms_service
 
-    with _unit_of_work() as (_svc, session):
+    with unit_of_work() as (_svc, session):
         candidates = form_queries.forms_by_xml_id(
             session, form_id, [project_id] if project_id is not None else None
         )
@@ -301,6 +275,15 @@ def forms_state(form_id: str, state: str, project_id: int | None) -> None:
             raise CliError(f"form {form_id} exists in several projects; add --project")
         forms_service.do_set_form_state(session, candidates[0], state)
     click.echo(f"{form_id} {state}")
+
+
+def _register_groups() -> None:
+    from server.registry.commands import registry
+
+    cli.add_command(registry)
+
+
+_register_groups()
 
 
 def _fail(message: str, code: int) -> None:

@@ -68,6 +68,8 @@ class Settings:
     workers: int = 0  # 0 = derive from the CPU count
     threads: int = 4
     timezone: str = "Asia/Jakarta"
+    # Load only this part of the region table (an undotted code such as "35"); "" = all.
+    regions_within: str = ""
 
     @property
     def blob_dir(self) -> Path:
@@ -83,6 +85,15 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _region_prefix(raw: str) -> str:
+    code = raw.replace(".", "").strip()
+    if code and (not code.isdigit() or len(code) not in (2, 4, 6)):
+        raise SettingsError(
+            f"VERIVALI_REGIONS_WITHIN must be a province, kabupaten or kecamatan code, got {raw!r}"
+        )
+    return code
 
 
 def _secret_key(env: dict[str, str], data_dir: Path) -> str:
@@ -128,4 +139,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         workers=_int(env, "VERIVALI_WORKERS", 0),
         threads=_int(env, "VERIVALI_THREADS", 4, minimum=1),
         timezone=env.get("VERIVALI_TIMEZONE") or "Asia/Jakarta",
+        regions_within=_region_prefix(env.get("VERIVALI_REGIONS_WITHIN") or ""),
     )

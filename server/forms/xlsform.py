@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 from pyxform.errors import PyXFormError
 from pyxform.xls2json_backends import get_xlsform
 from pyxform.xls2xform import convert
+
+from server.archives import BrokenArchive, UnsafeArchive, check_zip
 
 log = logging.getLogger(__name__)
 
@@ -118,22 +119,11 @@ def explain(message: str) -> str:
 def check_archive(path: Path) -> None:
     """Refuse .xlsx files that are not zips or that would inflate beyond sane limits."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
+        check_zip(path, MAX_ENTRIES, MAX_UNCOMPRESSED, MAX_RATIO)
+    except BrokenArchive as exc:
         raise XLSFormError([f"Berkas .xlsx rusak atau bukan .xlsx ({exc})"]) from None
-    if len(entries) > MAX_ENTRIES:
-        raise UnsafeArchiveError(f"terlalu banyak bagian ({len(entries)})")
-    total = 0
-    for entry in entries:
-        total += entry.file_size
-        ratio = entry.file_size / max(entry.compress_size, 1)
-        if entry.file_size > 1_000_000 and ratio > MAX_RATIO:
-            raise UnsafeArchiveError(
-                f"bagian {entry.filename} mengembang {ratio:.0f}x (kemungkinan zip bomb)"
-            )
-    if total > MAX_UNCOMPRESSED:
-        raise UnsafeArchiveError(f"isi terurai {total} byte terlalu besar")
+    except UnsafeArchive as exc:
+        raise UnsafeArchiveError(str(exc)) from None
 
 
 def _with_row(path: Path, suffix: str, message: str) -> str:

