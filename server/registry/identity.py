@@ -144,6 +144,30 @@ def _check_area(check: Check, digits: str, regions: RegionCodes | None, what: st
         )
 
 
+def _start(value: str, regions: RegionCodes | None, what: str) -> Check:
+    """The checks NIK and KK share: 16 digits, then the area code."""
+    check = Check(input=value)
+    digits = _digits(value)
+    if digits is None:
+        label = "NIK" if what == "NIK" else "Nomor KK"
+        check.errors.append(
+            _issue("not_16_digits", f"{label} harus 16 angka.", f"A {what} must be 16 digits.")
+        )
+        return check
+    check.digits = digits
+    _check_area(check, digits, regions, what)
+    check.serial = digits[12:]
+    if check.serial == "0000":
+        check.errors.append(
+            _issue(
+                "serial_zero",
+                f"Nomor urut {what} tidak boleh 0000.",
+                f"The {what} serial cannot be 0000.",
+            )
+        )
+    return check
+
+
 def _candidates(day: int, month: int, yy: int) -> list[date]:
     """Real dates for DDMMYY in the 1900s and 2000s (29 February depends on the century)."""
     return [d for century in (1900, 2000) if (d := _real_date(century + yy, month, day))]
@@ -183,19 +207,10 @@ def check_nik(
 ) -> Check:
     """Check a NIK; `regions` enables the "not in today's codes" warning."""
     today = today or date.today()
-    check = Check(input=value)
-    digits = _digits(value)
-    if digits is None:
-        check.errors.append(
-            _issue(
-                "not_16_digits",
-                "NIK harus 16 angka.",
-                "A NIK must be 16 digits.",
-            )
-        )
+    check = _start(value, regions, "NIK")
+    if check.digits is None:
         return check
-    check.digits = digits
-    _check_area(check, digits, regions, "NIK")
+    digits = check.digits
     day, month, yy = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
     check.sex = "P" if day > 40 else "L"
     real_day = day - 40 if day > 40 else day
@@ -221,15 +236,6 @@ def check_nik(
                     "The century of the birth year in the NIK cannot be told; check the age.",
                 )
             )
-    check.serial = digits[12:]
-    if check.serial == "0000":
-        check.errors.append(
-            _issue(
-                "serial_zero",
-                "Nomor urut NIK tidak boleh 0000.",
-                "The NIK serial cannot be 0000.",
-            )
-        )
     if reported_sex is not None and check.sex != reported_sex:
         check.warnings.append(
             _issue(
@@ -266,19 +272,10 @@ def check_kk(
 ) -> Check:
     """Check a KK (family card) number; `member_niks` catches a NIK typed into the KK field."""
     today = today or date.today()
-    check = Check(input=value)
-    digits = _digits(value)
-    if digits is None:
-        check.errors.append(
-            _issue(
-                "not_16_digits",
-                "Nomor KK harus 16 angka.",
-                "A KK number must be 16 digits.",
-            )
-        )
+    check = _start(value, regions, "KK")
+    if check.digits is None:
         return check
-    check.digits = digits
-    _check_area(check, digits, regions, "KK")
+    digits = check.digits
     if digits in member_niks:
         check.errors.append(
             _issue(
@@ -302,15 +299,6 @@ def check_kk(
         )
     else:
         check.issue_date = candidates[-1]
-    check.serial = digits[12:]
-    if check.serial == "0000":
-        check.errors.append(
-            _issue(
-                "serial_zero",
-                "Nomor urut KK tidak boleh 0000.",
-                "The KK serial cannot be 0000.",
-            )
-        )
     return check
 
 
