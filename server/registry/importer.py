@@ -56,7 +56,7 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
-def _name_key(value: str) -> str:
+def _region_key(value: str) -> str:
     return re.sub(r"[^0-9a-z]", "", value.casefold())
 
 
@@ -75,15 +75,17 @@ class RegionResolver:
     def _kab(cls, name: str) -> str:
         lowered = name.casefold().replace(".", " ").strip()
         kind = "kota" if lowered.startswith("kota") else "kab"
-        return kind + _name_key(cls._PREFIX.sub("", lowered))
+        return kind + _region_key(cls._PREFIX.sub("", lowered))
 
     def by_names(self, kabupaten: str, kecamatan: str, village: str) -> str | None:
         if self._by_name is None:
             self._by_name = {
-                (self._kab(kab), _name_key(kec), _name_key(vil)): code
+                (self._kab(kab), _region_key(kec), _region_key(vil)): code
                 for code, kab, kec, vil in queries.village_names(self._session)
             }
-        return self._by_name.get((self._kab(kabupaten), _name_key(kecamatan), _name_key(village)))
+        return self._by_name.get(
+            (self._kab(kabupaten), _region_key(kecamatan), _region_key(village))
+        )
 
 
 @dataclass

@@ -23,39 +23,8 @@ LEVELS = ("person", "household")
 REGION_MODES = ("codes", "names", "household")
 SOURCES = ("dtks", "dtsen", "p3ke")
 # Canonical fields a profile may map, by level.
-PERSON_FIELDS = frozenset(
-    {
-        "source_id",
-        "household_key",
-        "kk",
-        "nik",
-        "name",
-        "birth_date",
-        "birth_place",
-        "sex",
-        "mother_name",
-        "relationship",
-        "village_code",
-        "kabupaten_code",
-        "kecamatan_code",
-        "province_name",
-        "kabupaten_name",
-        "kecamatan_name",
-        "village_name",
-        "address",
-        "dusun",
-        "rt",
-        "rw",
-        "desil_household",
-        "desil_person",
-        "death_note",
-        "padan",
-        "household_size",
-        "status",
-        "occupation",
-    }
-)
-HOUSEHOLD_FIELDS = frozenset(
+# Where a row lives: fields both levels may map.
+_PLACE_FIELDS = frozenset(
     {
         "household_key",
         "kk",
@@ -71,11 +40,25 @@ HOUSEHOLD_FIELDS = frozenset(
         "rt",
         "rw",
         "desil_household",
-        "head_nik",
-        "head_name",
         "household_size",
     }
 )
+PERSON_FIELDS = _PLACE_FIELDS | {
+    "source_id",
+    "nik",
+    "name",
+    "birth_date",
+    "birth_place",
+    "sex",
+    "mother_name",
+    "relationship",
+    "desil_person",
+    "death_note",
+    "padan",
+    "status",
+    "occupation",
+}
+HOUSEHOLD_FIELDS = _PLACE_FIELDS | {"head_nik", "head_name"}
 SEX_VALUES: dict[str, Sex] = {
     "L": "L",
     "LAKI-LAKI": "L",

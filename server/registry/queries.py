@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from server.db import run
 from server.registry.models import Household, Person, Region
 
-HOUSEHOLD_FIELDS = (
+HOUSEHOLD_UPDATE_COLUMNS = (
     "kk",
     "village_code",
     "address",
@@ -29,7 +29,7 @@ HOUSEHOLD_FIELDS = (
     "raw",
     "last_import_id",
 )
-PERSON_FIELDS = (
+PERSON_UPDATE_COLUMNS = (
     "household_id",
     "nik",
     "nik_valid",
@@ -68,11 +68,11 @@ def _statement(kind: str, dialect: str) -> Any:
     key = (kind, dialect)
     if key not in _STATEMENTS:
         if kind == "household":
-            _STATEMENTS[key] = _upsert(Household, HOUSEHOLD_FIELDS, dialect)
+            _STATEMENTS[key] = _upsert(Household, HOUSEHOLD_UPDATE_COLUMNS, dialect)
         elif kind == "household_stub":
             _STATEMENTS[key] = _upsert(Household, ("last_import_id",), dialect)
         else:
-            _STATEMENTS[key] = _upsert(Person, PERSON_FIELDS, dialect)
+            _STATEMENTS[key] = _upsert(Person, PERSON_UPDATE_COLUMNS, dialect)
     return _STATEMENTS[key]
 
 
