@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,8 @@ class RowReader:
         self.programmes = {
             p: index[header_key(h)] for p, h in profile.programmes.items() if header_key(h) in index
         }
+        self.width = len(self.headers)
+        self.fields = [*self.columns.items(), *self.optional.items()]
         used = {*self.columns.values(), *self.optional.values(), *self.programmes.values()}
         self.rest = (
             [(i, h) for i, h in enumerate(self.headers) if i not in used]
@@ -221,14 +224,12 @@ class RowReader:
         )
 
     def read(self, line: int, row: Sequence[str]) -> Record:
-        """Map one row (short rows are padded with empty cells)."""
-        width = len(self.headers)
-        cells = [c.strip() if isinstance(c, str) else "" if c is None else str(c) for c in row]
-        if len(cells) < width:
-            cells.extend([""] * (width - len(cells)))
-        fields = {f: cells[i] for f, i in self.columns.items()}
-        fields.update({f: cells[i] for f, i in self.optional.items()})
-        programmes = {p: parse_yes(cells[i]) for p, i in self.programmes.items()}
+        """Map one row of text cells (short rows are padded with empty cells)."""
+        cells = [c.strip() for c in row]
+        if len(cells) < self.width:
+            cells.extend([""] * (self.width - len(cells)))
+        fields = {f: cells[i] for f, i in self.fields}
+        programmes = {p: cells[i].upper() in YES_VALUES for p, i in self.programmes.items()}
         attributes = {h: parse_attribute(cells[i]) for i, h in self.rest if cells[i]}
         raw = dict(zip(self.headers, cells, strict=False))
         return Record(line, fields, programmes, attributes, raw)
@@ -255,7 +256,12 @@ def parse_padan(value: str) -> bool | None:
 
 
 def parse_date(value: str, formats: Sequence[str]) -> date | None:
-    text = value.strip()
+    """A date in one of `formats`; None if it fits none (dates repeat, so results are cached)."""
+    return _parse_date(value.strip(), tuple(formats))
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_date(text: str, formats: tuple[str, ...]) -> date | None:
     if not text:
         return None
     if " " in text:  # spreadsheets export "1985-06-05 00:00:00"
@@ -269,6 +275,8 @@ def parse_date(value: str, formats: Sequence[str]) -> date | None:
 
 
 def parse_int(value: str) -> int | None:
+    if not value:
+        return None
     try:
         return int(value.strip())
     except ValueError:
@@ -277,6 +285,8 @@ def parse_int(value: str) -> int | None:
 
 def digits_only(value: str) -> str:
     """NIK, KK and codes as digits: spreadsheets turn them into 3.57E+15 or add '.0'."""
+    if value.isascii() and value.isdigit():
+        return value
     text = value.strip().replace("'", "")
     if text.endswith(".0"):
         text = text[:-2]

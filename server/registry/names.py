@@ -107,10 +107,12 @@ _OLD_SPELLING = (("oe", "u"), ("dj", "\0"), ("tj", "c"), ("sj", "sy"), ("nj", "n
 _OLD_SPELLING_EVIDENCE = ("oe", "dj", "tj")
 
 
+@lru_cache(maxsize=1 << 16)
 def _collapse(text: str) -> str:
     return _DOUBLED.sub(r"\1", text)
 
 
+@lru_cache(maxsize=1 << 16)
 def _canonical(part: str, dotted: bool = False) -> str:
     """One name token in its canonical spelling ("moch" -> "muhammad", "st." -> "siti")."""
     if dotted and part == "st":
@@ -122,6 +124,8 @@ def _canonical(part: str, dotted: bool = False) -> str:
 
 def _fold(name: str) -> str:
     """Lower case ASCII letters and dots, everything else a space; apostrophes join."""
+    if name.isascii():
+        return _NOT_NAME.sub(" ", _APOSTROPHES.sub("", name).lower())
     text = unicodedata.normalize("NFKD", _APOSTROPHES.sub("", name or "")).casefold()
     text = unicodedata.normalize("NFKD", text)
     text = "".join(char for char in text if not unicodedata.combining(char))
@@ -131,8 +135,13 @@ def _fold(name: str) -> str:
 @lru_cache(maxsize=65536)
 def normalise(name: str) -> str:
     """The name as lower-case tokens without titles, variants unified: "siti aminah"."""
+    folded = _fold(name)
+    if "." not in folded:
+        # No dots: no dotted titles or initials to join, so each token stands alone.
+        plain = [_canonical(part) for part in folded.split() if part not in _TITLES]
+        return " ".join(_cut_at_connector(plain))
     items = []
-    for raw in _fold(name).split():
+    for raw in folded.split():
         parts = tuple(part for part in raw.split(".") if part)
         if parts:
             items.append((parts, raw.endswith(".")))
@@ -153,11 +162,15 @@ def normalise(name: str) -> str:
                 if part not in _TITLES:
                     tokens.append(_canonical(part, index < len(parts) - 1 or ends_with_dot))
             i += 1
+    return " ".join(_cut_at_connector(tokens))
+
+
+def _cut_at_connector(tokens: list[str]) -> list[str]:
+    """Drop "bin Ahmad" / "binti Ahmad": the father's name is not the person's."""
     for index, token in enumerate(tokens):
         if index > 0 and _collapse(token) in _CONNECTORS:
-            del tokens[index:]
-            break
-    return " ".join(tokens)
+            return tokens[:index]
+    return tokens
 
 
 def _old_spelling(normalised: str, dutch_j: bool) -> str:
@@ -185,6 +198,7 @@ def compact(normalised: str) -> str:
     return _collapse(normalised.replace(" ", ""))
 
 
+@lru_cache(maxsize=1 << 16)
 def name_key(name: str) -> str:
     """The primary blocking key: "Hj. Siti Aminnah, S.Pd" -> "sitiaminah" ("" if no name)."""
     return compact(normalise(name))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,7 @@ class Extract:
     delimiter: str | None
     size: int
     position: Position
+    close: Callable[[], None]
 
 
 class Position:
@@ -115,8 +116,8 @@ def open_csv(path: Path) -> Extract:
                     yield reader.line_num, cells
         except UnicodeDecodeError:
             raise ExtractError(
-                f"line {reader.line_num + 1}: bytes that are not {encoding}; save the file "
-                "again as UTF-8"
+                f"line {_first_undecodable_line(path, encoding)}: bytes that are not "
+                f"{encoding}; save the file again as UTF-8"
             ) from None
         except csv.Error as exc:
             raise ExtractError(f"line {reader.line_num}: {exc}") from None
@@ -128,7 +129,20 @@ def open_csv(path: Path) -> Extract:
         _, header = next(iterator)
     except StopIteration:
         raise ExtractError("the file is empty") from None
-    return Extract(header, iterator, encoding, delimiter, size, position)
+    return Extract(header, iterator, encoding, delimiter, size, position, text.close)
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int:
+    """The physical line holding the first bytes that do not decode (the decoder reads
+    ahead in blocks, so the CSV reader's own count is behind). Only run on failure."""
+    number = 0
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return max(number, 1)
 
 
 def open_xlsx(path: Path) -> Extract:
@@ -166,7 +180,7 @@ def open_xlsx(path: Path) -> Extract:
     except StopIteration:
         workbook.close()
         raise ExtractError("the workbook's first sheet is empty") from None
-    return Extract(header, iterator, "xlsx", None, size, position)
+    return Extract(header, iterator, "xlsx", None, size, position, workbook.close)
 
 
 def _cell_text(value: object) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import multiprocessing
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -12,10 +13,12 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
+from server.registry import queries
 from server.registry.importer import ExtractImportError, do_import
 from server.registry.models import Household, Person, RegistryImport
 from server.registry.readers import ExtractError
 from server.registry.regions import do_load_regions
+from server.registry.synth import write_synthetic
 
 TODAY = date(2026, 11, 23)
 DTKS_HEADER = (
@@ -99,6 +102,74 @@ def test_failed_import_leaves_previous_data(regions, tmp_path) -> None:  # type:
     with pytest.raises(ExtractError, match="line"):
         run_import(regions, path)
     assert [p.name for p in persons(regions)][0] == "SUPARMAN"
+
+
+def _snapshot(svc) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    with svc.db.sessions() as session:
+        rows = session.execute(
+            select(Person, Household.source_key)
+            .join(Household, Household.id == Person.household_id)
+            .order_by(Person.source_key)
+        )
+        return [
+            (
+                p.source_key,
+                key,
+                p.nik,
+                p.nik_valid,
+                p.kk,
+                p.name,
+                p.name_key,
+                p.birth_date,
+                p.sex,
+                p.village_code,
+                p.dead,
+                p.padan,
+                p.programmes,
+                p.issues,
+                p.raw,
+            )
+            for p, key in rows
+        ]
+
+
+def test_reading_process_stores_the_same_rows(regions, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Reading in a second process (large files) stores exactly what reading in-process does."""
+    write_synthetic("3573", 1500, seed=3, out_dir=tmp_path)
+    path = tmp_path / "dtks.csv"
+    inline = run_import(regions, path, parallel=False, rejected_path=tmp_path / "a.csv")
+    first = _snapshot(regions)
+    forked = run_import(regions, path, parallel=True, rejected_path=tmp_path / "b.csv")
+    assert _snapshot(regions) == first and len(first) == inline.rows > 1000
+    assert forked.as_dict() | {"seconds": 0} == inline.as_dict() | {"seconds": 0}
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_reading_process_errors_roll_back(regions, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A file that breaks half-way in the reading process fails the same way, changing nothing."""
+    run_import(regions, dtks(tmp_path))
+    rows = [DTKS_ROWS[0].replace("SUPARMAN", "GANTI"), *DTKS_ROWS[1:]] * 3000
+    path = tmp_path / "broken.csv"
+    path.write_bytes("\n".join([DTKS_HEADER, *rows]).encode() + b"\n3573-9|\xff\xfe broken\n")
+    with pytest.raises(ExtractError, match="line 12002"):
+        run_import(regions, path, parallel=True)
+    assert [p.name for p in persons(regions)][0] == "SUPARMAN"
+    assert multiprocessing.active_children() == []
+
+
+def test_write_failure_stops_the_reading_process(regions, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """When writing fails, the reading process is stopped and nothing is kept."""
+    calls = []
+
+    def fail(session, params) -> None:  # type: ignore[no-untyped-def]
+        calls.append(len(params))
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(queries, "write_persons", fail)
+    path = dtks(tmp_path, DTKS_ROWS * 3000)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_import(regions, path, parallel=True)
+    assert calls and persons(regions) == [] and multiprocessing.active_children() == []
 
 
 def test_invalid_identities_are_kept_with_their_issues(regions, tmp_path) -> None:  # type: ignore[no-untyped-def]
