@@ -73,6 +73,68 @@ def import_(path: Path, source: str, mapping: Path | None, rejected: Path | None
         click.echo(f"  {code}: {count:,}")
 
 
+@registry.command("match")
+@click.option("--nik", help="NIK as recorded (typos are looked for too).")
+@click.option("--name", default="", help="Name as recorded.")
+@click.option("--dob", help="Birth date: YYYY-MM-DD or DD-MM-YYYY.")
+@click.option("--sex", type=click.Choice(["L", "P"]), help="L (laki-laki) or P (perempuan).")
+@click.option("--village", help="Kemendagri village code (10 digits, dots allowed).")
+@click.option("--kk", help="KK (family card) number.")
+@click.option("--mother", help="Mother's name.")
+@click.option(
+    "--source", "sources", type=click.Choice(SOURCES), multiple=True, help="Only these registries."
+)
+@click.option("--limit", type=click.IntRange(1, 50), default=5, show_default=True)
+def match_(
+    nik: str | None,
+    name: str,
+    dob: str | None,
+    sex: str | None,
+    village: str | None,
+    kk: str | None,
+    mother: str | None,
+    sources: tuple[str, ...],
+    limit: int,
+) -> None:
+    """Find a person in the registry: ranked candidates with their score and reasons."""
+    from server.audit import record
+    from server.registry.identity import mask
+    from server.registry.mapping import parse_date
+    from server.registry.matching import match
+    from server.registry.scoring import PersonFacts
+
+    birth_date = parse_date(dob, ("%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y")) if dob else None
+    if dob and birth_date is None:
+        raise CliError(f"--dob {dob!r} is not a date (YYYY-MM-DD or DD-MM-YYYY)")
+    if not (nik or kk or (village and (name or birth_date))):
+        raise CliError("give --nik or --kk, or --village with --name or --dob")
+    person = PersonFacts(
+        nik=nik,
+        name=name,
+        birth_date=birth_date,
+        sex=sex,  # type: ignore[arg-type]
+        village_code=village,
+        mother_name=mother,
+        kk=kk,
+    )
+    with unit_of_work() as (_svc, session):
+        found = match(session, person, sources=sources or None, limit=limit)
+        record(session, None, "registry.match", "registry", None, candidates=len(found))
+    if not found:
+        click.echo("no candidates")
+        return
+    for rank, m in enumerate(found, start=1):
+        facts = m.candidate.facts
+        click.echo(
+            f"{rank}. {m.score:.3f} {m.band:9} {m.candidate.source}:{m.candidate.source_key}  "
+            f"{mask(facts.nik)}  {facts.name}  {facts.birth_date or '-'}  "
+            f"{facts.village_code or '-'}" + ("  (meninggal)" if m.candidate.dead else "")
+        )
+        click.echo(f"   found by: {', '.join(m.found_by) or '-'}")
+        for reason in m.reasons:
+            click.echo(f"   {reason.points:+.1f} {reason.en}")
+
+
 @registry.command("synth")
 @click.option("--kabupaten", required=True, help="Kemendagri kabupaten/kota code, e.g. 3573.")
 @click.option("--persons", type=click.IntRange(min=1), required=True, help="How many people.")
@@ -100,3 +162,4 @@ def synth(kabupaten: str, persons: int, seed: int, out_dir: Path, xlsx: bool) ->
         click.echo(f"  {name}: {rows:,} rows")
     for kind, count in sorted(summary.errors.items()):
         click.echo(f"  injected {kind}: {count:,}")
+

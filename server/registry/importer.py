@@ -47,7 +47,7 @@ from server.registry.mapping import (
     shipped_profiles,
 )
 from server.registry.models import RegistryImport
-from server.registry.names import name_key
+from server.registry.names import blocking_key
 from server.registry.readers import ExtractError, open_extract
 from server.registry.regions import area_codes
 
@@ -278,7 +278,7 @@ class _RowBuilder:
             "nik_valid": nik_valid,
             "kk": kk[:32] if kk else None,
             "name": name[:200],
-            "name_key": name_key(name)[:200],
+            "name_key": blocking_key(name)[:200],
             "birth_date": birth_date,
             "birth_place": fields.get("birth_place", "")[:100] or None,
             "sex": sex,

@@ -123,6 +123,7 @@ class Person(Base):
         Index("ix_registry_persons_household", "household_id"),
         Index("ix_registry_persons_village_birth", "village_code", "birth_date"),
         Index("ix_registry_persons_village_name", "village_code", "name_key"),
+        Index("ix_registry_persons_birth_name", "birth_date", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -134,7 +135,7 @@ class Person(Base):
     nik_valid: Mapped[bool] = mapped_column(Boolean, default=False)
     kk: Mapped[str | None] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
-    name_key: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(String(200))  # names.blocking_key(name)
     birth_date: Mapped[date | None] = mapped_column(Date)
     birth_place: Mapped[str | None] = mapped_column(String(100))
     sex: Mapped[str | None] = mapped_column(String(1))

@@ -48,6 +48,7 @@ from functools import lru_cache
 _APOSTROPHES = re.compile("['`\u00b4\u2018\u2019\u02bb\u02bc]")
 _NOT_NAME = re.compile(r"[^a-z.]+")
 _DOUBLED = re.compile(r"(.)\1+")
+_FINAL_Y = re.compile(r"y\b")
 
 
 def _words(text: str) -> list[str]:
@@ -194,8 +195,9 @@ def spelling_variants(name: str) -> tuple[str, ...]:
 
 
 def compact(normalised: str) -> str:
-    """The key form of a normalised name: spaces removed, doubled letters collapsed."""
-    return _collapse(normalised.replace(" ", ""))
+    """The key form of a normalised name: spaces removed, doubled letters collapsed, a
+    word-final y read as i ("Rizky" and "Rizki", "Hendry" and "Hendri" are one name)."""
+    return _collapse(_FINAL_Y.sub("i", normalised).replace(" ", ""))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -207,3 +209,12 @@ def name_key(name: str) -> str:
 def name_keys(name: str) -> frozenset[str]:
     """The primary key plus the old-spelling keys ("Soekarno" and "Sukarno" share one)."""
     return frozenset(compact(variant) for variant in spelling_variants(name))
+
+
+@lru_cache(maxsize=1 << 16)
+def blocking_key(name: str) -> str:
+    """The one key a registry person is stored under: the most modern reading of the name,
+    so that `name_keys` of an old or a modern spelling finds it: "Soekardi" -> "sukardi",
+    "Tjahjo" -> "cahyo" ("" if no name)."""
+    variants = spelling_variants(name)
+    return compact(variants[-1]) if variants else ""

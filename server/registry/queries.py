@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from server.registry.models import Household, Person, Region
 
@@ -206,6 +209,100 @@ def person_params(rows: Iterable[dict[str, Any]], dialect: str) -> list[list[Any
 def write_persons(session: Session, params: Sequence[Sequence[Any]]) -> None:
     """Insert or update persons."""
     _PERSONS.write(session, params)
+
+
+@dataclass(frozen=True)
+class BlockingKeys:
+    """What a look-up in the registry may share with a person (see matching.py)."""
+
+    nik: str | None = None
+    nik_neighbours: Sequence[str] = ()
+    kk: str | None = None
+    village: str | None = None
+    birth_date: date | None = None
+    name_keys: Sequence[str] = ()
+    name_prefixes: Sequence[str] = ()
+
+    def empty(self) -> bool:
+        return not (
+            self.nik
+            or self.kk
+            or (self.village and (self.birth_date or self.name_keys))
+            or (self.birth_date and self.name_prefixes)
+        )
+
+
+class CandidateRow(NamedTuple):
+    id: int
+    source: str
+    source_key: str
+    household_id: int | None
+    nik: str | None
+    kk: str | None
+    name: str
+    birth_date: date | None
+    sex: str | None
+    village_code: str | None
+    mother_name: str | None
+    dead: bool
+
+
+_CANDIDATE_COLUMNS = (
+    Person.id,
+    Person.source,
+    Person.source_key,
+    Person.household_id,
+    Person.nik,
+    Person.kk,
+    Person.name,
+    Person.birth_date,
+    Person.sex,
+    Person.village_code,
+    Person.mother_name,
+    Person.dead,
+)
+
+
+def candidates(
+    session: Session, keys: BlockingKeys, sources: Sequence[str] | None, limit: int
+) -> list[CandidateRow]:
+    """Registry persons sharing at least one blocking key, in one statement.
+
+    Each key is an indexed equality (NIK, KK, village + birth date, village + name key),
+    so the database answers with a few index probes joined by OR."""
+    blocks: list[ColumnElement[bool]] = []
+    niks = [keys.nik, *keys.nik_neighbours] if keys.nik else []
+    if niks:
+        blocks.append(Person.nik.in_(niks))
+    if keys.kk:  # through the households' KK index: a P3KE member's KK is on the family
+        blocks.append(Person.household_id.in_(select(Household.id).where(Household.kk == keys.kk)))
+    if keys.village and keys.birth_date:
+        blocks.append(
+            and_(Person.village_code == keys.village, Person.birth_date == keys.birth_date)
+        )
+    if keys.village and keys.name_keys:
+        blocks.append(
+            and_(Person.village_code == keys.village, Person.name_key.in_(list(keys.name_keys)))
+        )
+    if keys.birth_date:  # people move: the birth date and the start of the name, anywhere
+        # Keys are lower-case a-z, and "{" sorts right after "z": [p, p + "{") holds every
+        # key that starts with p.
+        blocks.extend(
+            and_(
+                Person.birth_date == keys.birth_date,
+                Person.name_key >= prefix,
+                Person.name_key < prefix + "{",
+            )
+            for prefix in keys.name_prefixes
+        )
+    if not blocks:
+        return []
+    query = select(*_CANDIDATE_COLUMNS).where(or_(*blocks))
+    if sources:
+        # `source || ''` keeps SQLite from scanning the (source, source_key) index instead
+        # of OR-ing the blocking indexes.
+        query = query.where((Person.source + "").in_(list(sources)))
+    return [CandidateRow._make(row) for row in session.execute(query.limit(limit))]
 
 
 def village_codes(session: Session) -> frozenset[str]:

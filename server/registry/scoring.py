@@ -10,7 +10,16 @@ reason code                           points   when
 ====================================  =======  =============================================
 (prior)                               -5.0     every pair starts unlikely
 nik_exact                             +7.0     the NIKs are equal
-nik_one_typo                          +2.5     one digit differs or two neighbours swapped
+nik_one_typo                          +2.5     one digit differs or two neighbours swapped,
+                                               and the names are similar
+nik_one_typo_other_name               +0.5     the same, but the names differ: NIKs are
+                                               area + birth date + a serial counted from
+                                               0001, so people born the same day in the
+                                               same or a neighbouring kecamatan often have
+                                               NIKs one digit apart
+nik_differs_same_birth                -1.0     both NIKs known and further apart, but they
+                                               encode the same birth date and sex (a NIK
+                                               issued again after a move, or a duplicate)
 nik_differs                           -3.0     both NIKs known and further apart
 name_equal / name_similar /           12 x (s - 0.80), clipped to [-4.0, +2.0], where s
 name_differs                                   is `name_similarity` (equal: s = 1; similar:
@@ -79,6 +88,8 @@ NAME_DIFFERENT = 0.60
 POINTS: dict[str, float] = {
     "nik_exact": 7.0,
     "nik_one_typo": 2.5,
+    "nik_one_typo_other_name": 0.5,
+    "nik_differs_same_birth": -1.0,
     "nik_differs": -3.0,
     "birth_date_equal": 3.0,
     "birth_date_equal_placeholder": 1.5,
@@ -240,17 +251,36 @@ def _reason(code: str, id_: str, en: str, points: float | None = None) -> Reason
     return Reason(code, id_, en, POINTS[code] if points is None else points)
 
 
-def _nik_reason(field_nik: str | None, candidate_nik: str | None) -> Reason | None:
-    if not _digits(field_nik) or not _digits(candidate_nik):
+def _nik_reason(
+    field_nik: str | None, candidate_nik: str | None, names_similar: bool
+) -> Reason | None:
+    a, b = _digits(field_nik), _digits(candidate_nik)
+    if not a or not b:
         return None
-    distance = nik_distance(field_nik or "", candidate_nik or "")
+    distance = nik_distance(a, b)
     if distance == 0:
         return _reason("nik_exact", "NIK sama.", "Same NIK.")
-    if distance == 1:
+    if distance == 1 and names_similar:
         return _reason(
             "nik_one_typo",
             "NIK berbeda satu angka atau dua angka tertukar (kemungkinan salah ketik).",
             "The NIK differs by one digit or two swapped digits (probably a typo).",
+        )
+    if distance == 1:
+        return _reason(
+            "nik_one_typo_other_name",
+            "NIK hanya berbeda satu angka, tetapi namanya lain (NIK orang yang lahir pada hari "
+            "yang sama sering berdekatan).",
+            "The NIK is one digit off but the name differs (people born the same day often "
+            "have NIKs one digit apart).",
+        )
+    if len(a) == len(b) == 16 and a[6:12] == b[6:12]:
+        return _reason(
+            "nik_differs_same_birth",
+            "NIK berbeda, tetapi tanggal lahir dan jenis kelamin di dalamnya sama (mungkin NIK "
+            "baru setelah pindah).",
+            "Different NIK, but it encodes the same birth date and sex (perhaps a new NIK after "
+            "a move).",
         )
     return _reason("nik_differs", "NIK berbeda.", "Different NIK.")
 
@@ -340,10 +370,9 @@ def _mother_reason(a: str, b: str) -> Reason | None:
 
 def score(field: PersonFacts, candidate: PersonFacts) -> Scored:
     """Score a registry candidate against a field record; see the module docstring."""
-    reasons: list[Reason | None] = [
-        _nik_reason(field.nik, candidate.nik),
-        _name_reason(field.name, candidate.name),
-    ]
+    name = _name_reason(field.name, candidate.name)
+    names_similar = name is None or name.code != "name_differs"
+    reasons: list[Reason | None] = [_nik_reason(field.nik, candidate.nik, names_similar), name]
     if field.birth_date and candidate.birth_date:
         reasons.append(_birth_date_reason(field.birth_date, candidate.birth_date))
     if field.sex and candidate.sex:

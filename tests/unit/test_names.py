@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.registry.names import (
+    blocking_key,
     compact,
     name_key,
     name_keys,
@@ -181,6 +182,15 @@ def test_old_spelling_is_not_the_primary_key() -> None:
     assert name_key("Soekardi") == "soekardi"
     assert name_keys("Soekardi") == {"soekardi", "sukardi"}
     assert spelling_variants("Soekardi") == ("soekardi", "sukardi")
+
+
+@pytest.mark.parametrize(
+    ("old", "modern"), [row[1:] for row in OLD_SPELLING], ids=[row[0] for row in OLD_SPELLING]
+)
+def test_stored_key_is_found_from_either_spelling(old: str, modern: str) -> None:
+    """A person stored under one spelling is found by the keys of the other."""
+    assert blocking_key(old) in name_keys(modern)
+    assert blocking_key(modern) in name_keys(old)
 
 
 def test_modern_j_is_not_read_as_y() -> None:
