@@ -254,12 +254,13 @@ def build_cases(data: Path, env: dict[str, str], per_kind: int, seed: int) -> li
 def dtks_village_resolver(env: dict[str, str]):  # type: ignore[no-untyped-def]
     from server.config import load_settings
     from server.db import Database
-    from server.registry.importer import RegionResolver
+    from server.registry.importer import region_tables
+    from server.registry.reading import RegionResolver
 
     db = Database(load_settings(env))
     try:
         with db.sessions() as session:
-            return RegionResolver.from_session(session, names=True)
+            return RegionResolver(region_tables(session, names=True))
     finally:
         db.dispose()
 

@@ -1,28 +1,38 @@
 """Verivali: an OpenRosa form server that verifies and validates Indonesia's welfare registry.
 
-`create_app()` is the only place that knows every service and blueprint.
+`create_app()` is the only place that knows every service and blueprint. Its imports sit
+inside the functions: importing any `server.*` module imports this package first, and a
+process that only reads a registry extract (registry/import_reader.py) should not load
+Flask, SQLAlchemy and Redis for it.
 """
 
 from __future__ import annotations
 
-import logging
+from typing import TYPE_CHECKING
 
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
+if TYPE_CHECKING:
+    from flask import Flask
 
-from server import http, services
-from server.accounts.basic import BasicCache
-from server.accounts.digest import DigestAuthority, MemoryNonceCounts, NonceCounts, RedisNonceCounts
-from server.config import Settings, load_settings
-from server.db import Database
-from server.jobs import make_queue
-from server.storage import BlobStore
+    from server.config import Settings
+    from server.services import Services
 
 __version__ = "0.1.0"
 
 
-def build_services(settings: Settings) -> services.Services:
+def build_services(settings: Settings) -> Services:
     """Create the shared services for one instance (also used by the CLI without Flask)."""
+    from server import services
+    from server.accounts.basic import BasicCache
+    from server.accounts.digest import (
+        DigestAuthority,
+        MemoryNonceCounts,
+        NonceCounts,
+        RedisNonceCounts,
+    )
+    from server.db import Database
+    from server.jobs import make_queue
+    from server.storage import BlobStore
+
     store = BlobStore(settings.blob_dir, settings.tmp_dir)
     store.ensure_dirs()
     counts: NonceCounts = MemoryNonceCounts()
@@ -44,6 +54,14 @@ def build_services(settings: Settings) -> services.Services:
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The WSGI application."""
+    import logging
+
+    from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from server import http, services
+    from server.config import load_settings
+
     settings = settings or load_settings()
     app = Flask(__name__, template_folder="../templates")
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=None)

@@ -163,3 +163,42 @@ def synth(kabupaten: str, persons: int, seed: int, out_dir: Path, xlsx: bool) ->
     for kind, count in sorted(summary.errors.items()):
         click.echo(f"  injected {kind}: {count:,}")
 
+
+@registry.command("diff")
+@click.option("--a", "a", type=click.Choice(SOURCES), required=True, help="First source.")
+@click.option("--b", "b", type=click.Choice(SOURCES), required=True, help="Second source.")
+@click.option("--kecamatan", help="Only households in this kecamatan (357304 or 35.73.04).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV to write (default: diff-A-B.csv in the current directory).",
+)
+def diff(a: str, b: str, kecamatan: str | None, out: Path | None) -> None:
+    """Compare the households of two imported sources; write a CSV target list."""
+    from server.registry.diff import DiffError, check_kecamatan, check_sources, do_diff, only
+
+    try:
+        check_sources(a, b)
+        kecamatan = check_kecamatan(kecamatan) if kecamatan else None
+    except DiffError as exc:
+        raise CliError(str(exc)) from None
+    out = out or Path(f"diff-{a}-{b}" + (f"-{kecamatan}" if kecamatan else "") + ".csv")
+    # Read in a read-only transaction: the unit of work then takes SQLite's writer lock only
+    # for the audit row, not for the whole comparison.
+    with unit_of_work() as (svc, session), svc.db.transaction(write=False) as reader:
+        summary = do_diff(session, a, b, out, kecamatan, reader=reader)
+    where = f" in kecamatan {kecamatan}" if kecamatan else ""
+    click.echo(
+        f"compared {summary.households_a:,} {a} and {summary.households_b:,} {b} "
+        f"households{where} in {summary.seconds:.1f} s"
+    )
+    for status, label in (
+        ("both", "in both, agreeing"),
+        ("conflict", "in both, conflicting"),
+        (only(a), f"only in {a}"),
+        (only(b), f"only in {b}"),
+    ):
+        click.echo(f"  {label + ':':<24}{summary.statuses[status]:>10,}")
+    for code, count in sorted(summary.differences.items(), key=lambda item: -item[1]):
+        click.echo(f"    {code}: {count:,}")
+    click.echo(f"wrote {summary.rows:,} rows to {out}")

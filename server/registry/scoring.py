@@ -124,8 +124,7 @@ class PersonFacts:
     kk: str | None = None
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     """One piece of evidence, with a stable code, messages in id and en, and its points."""
 
     code: str
@@ -227,7 +226,11 @@ def name_similarity(a: str, b: str) -> float:
 
 
 def _digits(value: str | None) -> str:
-    return _SEPARATORS.sub("", value or "")
+    if not value:
+        return ""
+    if value.isascii() and value.isdigit():  # registry values are clean already
+        return value
+    return _SEPARATORS.sub("", value)
 
 
 def nik_distance(a: str, b: str) -> int | None:

@@ -1838,6 +1838,8 @@ class _Generator:
             nik_note = f"second NIK {nik}"
         if rng.random() < 0.5:
             kk, addr, kk_note = hh.kk, hh.addr, "same KK"
+            if hh.moved_src == p.err_src and hh.old_addr is not None:
+                addr = hh.old_addr  # the extract's own (older) address of a moved family
         else:
             village = self.villages[self.pick_village()]
             kk = self.make_kk(village.kec_idx, p.bd)
