@@ -150,8 +150,15 @@ def profile_from_dict(data: dict[str, Any], label: str) -> Profile:
     if unknown:
         raise ProfileError(f"{label}: unknown fields {', '.join(unknown)} for level {level}")
     needed = {"household_key"} | ({"name"} if level == "person" else set())
+    region = need("region", REGION_MODES)
+    if region == "codes":
+        needed.add("village_code")
+    elif region == "names":
+        needed |= {"kecamatan_name", "village_name"}
     if missing := sorted(needed - set(tables["columns"])):
         raise ProfileError(f"{label}: [columns] must map {', '.join(missing)}")
+    if region == "names" and not {"kabupaten_name", "kabupaten_code"} & set(tables["columns"]):
+        raise ProfileError(f"{label}: [columns] must map kabupaten_name or kabupaten_code")
     formats = data.get("date_formats", ["%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y"])
     if not isinstance(formats, list) or not all(isinstance(f, str) for f in formats):
         raise ProfileError(f"{label}: date_formats must be a list of strftime formats")
@@ -160,7 +167,7 @@ def profile_from_dict(data: dict[str, Any], label: str) -> Profile:
         source=need("source", SOURCES),
         level=level,
         description=str(data.get("description", "")),
-        region=need("region", REGION_MODES),
+        region=region,
         columns=tables["columns"],
         optional=tables["optional"],
         programmes=tables["programmes"],

@@ -121,8 +121,8 @@ class Person(Base):
         CheckConstraint("sex IN ('L', 'P')", name="ck_registry_persons_sex"),
         Index("ix_registry_persons_nik", "nik"),
         Index("ix_registry_persons_household", "household_id"),
-        Index("ix_registry_persons_village_birth", "village_code", "birth_date"),
         Index("ix_registry_persons_village_name", "village_code", "name_key"),
+        # Also serves village + birth date: a day's births are few enough to filter.
         Index("ix_registry_persons_birth_name", "birth_date", "name_key"),
     )
 

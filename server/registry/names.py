@@ -108,12 +108,12 @@ _OLD_SPELLING = (("oe", "u"), ("dj", "\0"), ("tj", "c"), ("sj", "sy"), ("nj", "n
 _OLD_SPELLING_EVIDENCE = ("oe", "dj", "tj")
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _collapse(text: str) -> str:
     return _DOUBLED.sub(r"\1", text)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _canonical(part: str, dotted: bool = False) -> str:
     """One name token in its canonical spelling ("moch" -> "muhammad", "st." -> "siti")."""
     if dotted and part == "st":
@@ -133,7 +133,7 @@ def _fold(name: str) -> str:
     return _NOT_NAME.sub(" ", text)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1 << 14)
 def normalise(name: str) -> str:
     """The name as lower-case tokens without titles, variants unified: "siti aminah"."""
     folded = _fold(name)
@@ -200,7 +200,7 @@ def compact(normalised: str) -> str:
     return _collapse(_FINAL_Y.sub("i", normalised).replace(" ", ""))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def name_key(name: str) -> str:
     """The primary blocking key: "Hj. Siti Aminnah, S.Pd" -> "sitiaminah" ("" if no name)."""
     return compact(normalise(name))
@@ -211,7 +211,7 @@ def name_keys(name: str) -> frozenset[str]:
     return frozenset(compact(variant) for variant in spelling_variants(name))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 15)
 def blocking_key(name: str) -> str:
     """The one key a registry person is stored under: the most modern reading of the name,
     so that `name_keys` of an old or a modern spelling finds it: "Soekardi" -> "sukardi",

@@ -59,17 +59,26 @@ class RegionTables:
 
 
 class RegionResolver:
-    """Village codes from codes or from (kabupaten, kecamatan, village) names."""
+    """Village codes from codes, or from kabupaten (name or code) + kecamatan and village
+    names.
+
+    Legacy files coded by BPS carry BPS kecamatan and village codes, which are not
+    Kemendagri's; their 4-digit kabupaten code is the same in both systems, so such files
+    are read by the kabupaten code and the kecamatan and village names."""
 
     _PREFIX = re.compile(r"^(kabupaten|kab|kota)\s*")
+    _KECAMATAN = re.compile(r"^(kecamatan|kec)\b\.?\s*")
+    _VILLAGE = re.compile(r"^(desa|kelurahan|kel|ds)\b\.?\s*")
 
     def __init__(self, tables: RegionTables) -> None:
         self.villages = frozenset(tables.villages.split())
         self.areas = frozenset(tables.areas.split())
-        self._by_name: dict[str, str] = {}
+        self._kabupaten: dict[str, str] = {}  # normalised kabupaten/kota name -> code
+        self._by_name: dict[str, str] = {}  # "3573|kecamatan|village" -> village code
         for line in tables.names.splitlines():
             code, kab, kec, vil = line.split("\t")
-            self._by_name[self._key(kab, kec, vil)] = code
+            self._kabupaten[self._kab(kab)] = code[:4]
+            self._by_name[self._key(code[:4], kec, vil)] = code
         self._seen: dict[tuple[str, str, str], str | None] = {}
 
     @classmethod
@@ -79,15 +88,22 @@ class RegionResolver:
         return kind + _region_key(cls._PREFIX.sub("", lowered))
 
     @classmethod
-    def _key(cls, kabupaten: str, kecamatan: str, village: str) -> str:
-        return f"{cls._kab(kabupaten)}|{_region_key(kecamatan)}|{_region_key(village)}"
+    def _key(cls, kabupaten_code: str, kecamatan: str, village: str) -> str:
+        """A key like "3573|sukun|kebonsari", also from "Kec. Sukun" and "Kel. Kebon Sari"."""
+        kec = _region_key(cls._KECAMATAN.sub("", kecamatan.casefold().strip()))
+        vil = _region_key(cls._VILLAGE.sub("", village.casefold().strip()))
+        return f"{kabupaten_code}|{kec}|{vil}"
 
     def by_names(self, kabupaten: str, kecamatan: str, village: str) -> str | None:
+        """`kabupaten` is a name ("KOTA MALANG") or a code ("3573", "35.73")."""
         key = (kabupaten, kecamatan, village)
         if key not in self._seen:
             if len(self._seen) > 100_000:
                 self._seen.clear()
-            self._seen[key] = self._by_name.get(self._key(kabupaten, kecamatan, village))
+            code = digits_only(kabupaten)
+            if not (len(code) == 4 and code.isdigit()):
+                code = self._kabupaten.get(self._kab(kabupaten), "")
+            self._seen[key] = self._by_name.get(self._key(code, kecamatan, village))
         return self._seen[key]
 
 
@@ -262,7 +278,7 @@ class _RowBuilder:
         else:
             code = (
                 self.resolver.by_names(
-                    fields.get("kabupaten_name", ""),
+                    fields.get("kabupaten_name") or fields.get("kabupaten_code", ""),
                     fields.get("kecamatan_name", ""),
                     fields.get("village_name", ""),
                 )

@@ -335,6 +335,42 @@ def test_custom_mapping_profile(regions, tmp_path) -> None:  # type: ignore[no-u
     assert summary.persons == 1 and persons(regions)[0].village_code == "3573041003"
 
 
+def test_legacy_bps_file_by_kabupaten_code_and_names(regions, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A BPS-coded legacy file is placed by its kabupaten code and the normalised names."""
+    from server.registry.mapping import load_profile
+
+    profile_path = write(
+        tmp_path / "bps.toml",
+        'name = "bps-lama"\nsource = "dtks"\nlevel = "person"\nregion = "names"\n'
+        '[columns]\nhousehold_key = "NO_KK"\nname = "NAMA"\nnik = "NIK"\nsource_id = "ID"\n'
+        'kabupaten_code = "KDKAB"\nkecamatan_name = "NMKEC"\nvillage_name = "NMDESA"\n'
+        '[optional]\nvillage_code = "KDDESA_BPS"\n',
+    )
+    data = write(
+        tmp_path / "bps.csv",
+        "ID,KDKAB,NMKEC,NMDESA,KDDESA_BPS,NO_KK,NIK,NAMA\n"
+        "B1,35.73,Kec. Sukun,Kebon Sari,3573010003,3573040101150001,3573040506800001,Suparman\n"
+        "B2,3573,SUKUN,DESA ENTAH,3573010099,3573040101150001,3573044708820002,Siti\n",
+    )
+    summary = run_import(regions, data, profile=load_profile(profile_path))
+    placed = {p.source_key: p.village_code for p in persons(regions)}
+    assert placed == {"B1": "3573041003", "B2": None}
+    assert summary.issues["village_unresolved"] == 1
+
+
+def test_profile_must_map_what_its_region_mode_reads(tmp_path) -> None:
+    """A profile reading regions by names without the names fails with a clear message."""
+    from server.registry.mapping import ProfileError, load_profile
+
+    path = write(
+        tmp_path / "x.toml",
+        'name = "x"\nsource = "dtks"\nlevel = "person"\nregion = "names"\n'
+        '[columns]\nhousehold_key = "KK"\nname = "NAMA"\nkecamatan_name = "KEC"\n',
+    )
+    with pytest.raises(ProfileError, match="village_name"):
+        load_profile(path)
+
+
 def test_rejected_csv_is_valid_for_spreadsheets(regions, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The rejected-rows file starts with line and reason, then the original header."""
     rejected = tmp_path / "r.csv"
