@@ -150,6 +150,7 @@ def do_import(
         file_name=path.name[:255],
         file_sha256=_sha256(path),
         status="running",
+        header=[h.replace("\ufeff", "").strip() for h in header],
     )
     session.add(run_row)
     session.flush()

@@ -204,7 +204,7 @@ class Record:
     fields: dict[str, str]
     programmes: dict[str, bool]
     attributes: dict[str, Any]
-    raw: dict[str, str]
+    raw: list[str]  # the row's cells, in the order of the extract's header
 
 
 class RowReader:
@@ -238,8 +238,7 @@ class RowReader:
         fields = {f: cells[i] for f, i in self.fields}
         programmes = {p: cells[i].upper() in YES_VALUES for p, i in self.programmes.items()}
         attributes = {h: parse_attribute(cells[i]) for i, h in self.rest if cells[i]}
-        raw = dict(zip(self.headers, cells, strict=False))
-        return Record(line, fields, programmes, attributes, raw)
+        return Record(line, fields, programmes, attributes, cells)
 
 
 def parse_yes(value: str) -> bool:

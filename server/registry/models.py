@@ -81,6 +81,8 @@ class RegistryImport(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The extract's header: the names of the cells kept as each row's `raw`.
+    header: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class Household(Base):
@@ -107,7 +109,8 @@ class Household(Base):
     desil: Mapped[int | None] = mapped_column(SmallInteger)
     programmes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The extract row's cells, named by the header of the import that last wrote the row.
+    raw: Mapped[list[str] | None] = mapped_column(JSON)
     last_import_id: Mapped[int | None] = mapped_column(ForeignKey("registry_imports.id"))
 
 
@@ -148,5 +151,6 @@ class Person(Base):
     desil: Mapped[int | None] = mapped_column(SmallInteger)
     programmes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     issues: Mapped[list[str]] = mapped_column(JSON, default=list)
-    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The extract row's cells, named by the header of the import that last wrote the row.
+    raw: Mapped[list[str] | None] = mapped_column(JSON)
     last_import_id: Mapped[int | None] = mapped_column(ForeignKey("registry_imports.id"))

@@ -74,7 +74,9 @@ def test_dtks_pipe_export_is_imported_with_regions_from_names(regions, tmp_path)
     head = people[0]
     assert head.village_code == "3573041003" and head.nik_valid and head.sex == "L"
     assert head.birth_date == date(1980, 6, 5) and head.programmes["PKH"] is True
-    assert head.raw is not None and head.raw["NAMA"] == "SUPARMAN"
+    with regions.db.sessions() as session:
+        header = session.scalars(select(RegistryImport.header)).one()
+    assert head.raw is not None and dict(zip(header, head.raw, strict=True))["NAMA"] == "SUPARMAN"
     assert people[3].dead and people[3].death_note == "MENINGGAL 2025"
     assert people[2].padan is False
 
