@@ -21,7 +21,9 @@ def load_cli_settings() -> Settings:
 
 
 @contextmanager
-def unit_of_work(need_schema: bool = True) -> Iterator[tuple[Services, Session]]:
+def unit_of_work(
+    need_schema: bool = True, bulk: bool = False
+) -> Iterator[tuple[Services, Session]]:
     svc = build_services(load_cli_settings())
     try:
         if need_schema and not svc.db.has_schema():
@@ -29,7 +31,7 @@ def unit_of_work(need_schema: bool = True) -> Iterator[tuple[Services, Session]]
                 f"no database at {svc.settings.database_url.split('@')[-1]}; "
                 "run 'verivali init' first"
             )
-        with svc.db.transaction() as session:
+        with svc.db.transaction(bulk=bulk) as session:
             yield svc, session
     finally:
         svc.db.dispose()

@@ -70,17 +70,25 @@ def _sqlite_begin(gate: WriterGate) -> Callable[[Any], None]:
     def begin(conn: Any) -> None:
         # Writers take the write lock at BEGIN, so they queue instead of one failing when it
         # upgrades a read snapshot that another writer has moved past.
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        options = conn.get_execution_options()
+        mode = options.get("sqlite_begin", "DEFERRED")
         if mode == "IMMEDIATE":
             gate.acquire()
             conn.connection.info["verivali_gate"] = True
+        if options.get("sqlite_bulk"):
+            # Only outside a transaction can SQLite stop checking foreign keys; see
+            # Database.transaction(bulk=True). Turned back on when the connection returns.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.connection.info["verivali_bulk"] = True
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return begin
 
 
 def _sqlite_checkin(gate: WriterGate) -> Callable[[Any, Any], None]:
-    def checkin(_dbapi_connection: Any, record: Any) -> None:
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop("verivali_bulk", False):
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
         if record.info.pop("verivali_gate", False):
             gate.release()
 
@@ -126,6 +134,10 @@ class Database:
         self.write_sessions = sessionmaker(
             self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
         )
+        self.bulk_sessions = sessionmaker(
+            self.engine.execution_options(sqlite_begin="IMMEDIATE", sqlite_bulk=True),
+            expire_on_commit=False,
+        )
 
     def create_all(self) -> None:
         """Create missing tables (idempotent)."""
@@ -140,9 +152,16 @@ class Database:
         self.engine.dispose()
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Session]:
-        """One unit of work: commit at the end, roll back on error, then run after-commit hooks."""
-        session = (self.write_sessions if write else self.sessions)()
+    def transaction(self, write: bool = True, bulk: bool = False) -> Iterator[Session]:
+        """One unit of work: commit at the end, roll back on error, then run after-commit hooks.
+
+        `bulk` is for writers that guarantee their references themselves (the registry
+        import links rows to ids it has just read): SQLite skips its per-row foreign-key
+        look-ups in that transaction, a fifth of the cost of a million-row import."""
+        if bulk:
+            session = self.bulk_sessions()
+        else:
+            session = (self.write_sessions if write else self.sessions)()
         try:
             yield session
             commit(session)

@@ -49,7 +49,7 @@ def import_(path: Path, source: str, mapping: Path | None, rejected: Path | None
         file=sys.stderr,
         hidden=not sys.stderr.isatty(),  # scripts and logs get the summary only
     )
-    with bar, unit_of_work() as (_svc, session):
+    with bar, unit_of_work(bulk=True) as (_svc, session):
         done = [0]
 
         def progress(consumed: int, _total: int) -> None:

@@ -379,3 +379,16 @@ def test_rejected_csv_is_valid_for_spreadsheets(regions, tmp_path) -> None:  # t
     run_import(regions, dtks(tmp_path), rejected_path=rejected)
     header = next(csv.reader(io.StringIO(rejected.read_text(encoding="utf-8"))))
     assert header[:3] == ["line", "reason", "IDDTKS"]
+
+
+def test_bulk_transaction_skips_foreign_key_checks_only_inside(svc) -> None:  # type: ignore[no-untyped-def]
+    """A bulk unit of work on SQLite runs without foreign-key checks, and only it does."""
+
+    def checked(bulk: bool) -> int:
+        with svc.db.transaction(bulk=bulk) as session:
+            if not svc.settings.is_sqlite:  # PostgreSQL: the same checks in every transaction
+                return int(session.connection().exec_driver_sql("SELECT 1").scalar())
+            return int(session.connection().exec_driver_sql("PRAGMA foreign_keys").scalar())
+
+    expected = (0, 1, 0, 1) if svc.settings.is_sqlite else (1, 1, 1, 1)
+    assert (checked(True), checked(False), checked(True), checked(False)) == expected
