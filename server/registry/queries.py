@@ -139,8 +139,8 @@ def candidates(
     """Registry persons sharing at least one blocking key, in one statement.
 
     Each key is an indexed equality (NIK, KK, village + birth date, village + name key,
-    birth date + name start), so the database answers with a few index probes joined by
-    OR. The SQL is put together here rather than by SQLAlchemy: its shape changes with
+    birth date + name start), so the database answers with a few index probes. The SQL
+    is put together here rather than by SQLAlchemy: its shape changes with
     every look-up (how many NIKs, which keys), and building a Core statement each time cost
     a millisecond, a third of a look-up."""
     dialect = session.get_bind().dialect.name
@@ -149,11 +149,11 @@ def candidates(
         keys.birth_date.isoformat() if keys.birth_date and dialect == "sqlite" else keys.birth_date
     )
     blocks: list[str] = []
-    params: list[Any] = []
+    block_values: list[tuple[Any, ...]] = []
 
     def block(sql: str, *values: Any) -> None:
         blocks.append(sql.replace("?", mark))
-        params.extend(values)
+        block_values.append(values)
 
     niks = [keys.nik, *keys.nik_neighbours] if keys.nik else []
     if niks:
@@ -172,14 +172,17 @@ def candidates(
             block("(birth_date = ? AND name_key >= ? AND name_key < ?)", day, prefix, prefix + "{")
     if not blocks:
         return []
-    # Only our column names and placeholders go into the text; every value is a parameter.
-    sql = f"SELECT {_CANDIDATE_SQL} FROM registry_persons WHERE ({' OR '.join(blocks)})"  # noqa: S608
+    source_filter = ""
     if sources:
-        # `source || ''` keeps SQLite from scanning the (source, source_key) index instead
-        # of OR-ing the blocking indexes.
-        sql += f" AND source || '' IN ({', '.join([mark] * len(sources))})"
-        params.extend(sources)
+        # `source || ''`: SQLite would otherwise pick the (source, source_key) index.
+        source_filter = f" AND source || '' IN ({', '.join([mark] * len(sources))})"
+    # One SELECT per key, joined by UNION: each uses its own index on both databases
+    # (PostgreSQL plans an OR holding a sub-select as a full scan). Only our column names
+    # and placeholders go into the text; every value is a parameter.
+    select_ = f"SELECT {_CANDIDATE_SQL} FROM registry_persons WHERE "  # noqa: S608
+    sql = " UNION ".join(select_ + block + source_filter for block in blocks)
     sql += f" LIMIT {int(limit)}"
+    params = [value for block_params in block_values for value in (*block_params, *(sources or ()))]
     rows = [tuple(row) for row in session.connection().exec_driver_sql(sql, tuple(params))]
     if dialect == "sqlite":  # dates come back as ISO text from the driver
         return [CandidateRow._make(row[:7] + (_date(row[7]),) + row[8:]) for row in rows]
