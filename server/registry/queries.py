@@ -176,17 +176,28 @@ def candidates(
     if sources:
         # `source || ''`: SQLite would otherwise pick the (source, source_key) index.
         source_filter = f" AND source || '' IN ({', '.join([mark] * len(sources))})"
-    # One SELECT per key, joined by UNION: each uses its own index on both databases
-    # (PostgreSQL plans an OR holding a sub-select as a full scan). Only our column names
-    # and placeholders go into the text; every value is a parameter.
-    select_ = f"SELECT {_CANDIDATE_SQL} FROM registry_persons WHERE "  # noqa: S608
-    sql = " UNION ".join(select_ + block + source_filter for block in blocks)
-    sql += f" LIMIT {int(limit)}"
-    params = [value for block_params in block_values for value in (*block_params, *(sources or ()))]
+    # Only our column names and placeholders go into the text; every value is a parameter.
+    if dialect == "sqlite":
+        # SQLite answers an OR of indexed terms with one index search per term.
+        sql = (
+            f"SELECT {_CANDIDATE_SQL} FROM registry_persons "  # noqa: S608
+            f"WHERE ({' OR '.join(blocks)}){source_filter} LIMIT {int(limit)}"
+        )
+        params = [v for values in block_values for v in values] + list(sources or ())
+    else:
+        # PostgreSQL plans an OR holding a sub-select as a full scan: one SELECT per key,
+        # in the order of the keys (the most telling first, should the limit cut).
+        sql = " UNION ALL ".join(
+            f"SELECT {i} AS block, {_CANDIDATE_SQL} FROM registry_persons "  # noqa: S608
+            f"WHERE {block}{source_filter}"
+            for i, block in enumerate(blocks)
+        )
+        sql = f"SELECT {_CANDIDATE_SQL} FROM ({sql}) AS found ORDER BY block LIMIT {int(limit)}"  # noqa: S608
+        params = [v for values in block_values for v in (*values, *(sources or ()))]
     rows = [tuple(row) for row in session.connection().exec_driver_sql(sql, tuple(params))]
     if dialect == "sqlite":  # dates come back as ISO text from the driver
         return [CandidateRow._make(row[:7] + (_date(row[7]),) + row[8:]) for row in rows]
-    return [CandidateRow._make(row) for row in rows]
+    return list({row[0]: CandidateRow._make(row) for row in rows}.values())
 
 
 def _date(value: str | None) -> date | None:
