@@ -119,7 +119,9 @@ def instance(args: argparse.Namespace, data: Path) -> dict[str, str]:
 def reset_postgres(url: str) -> None:
     import psycopg
 
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+    with psycopg.connect(
+        url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as c:
         c.execute("DROP SCHEMA public CASCADE")
         c.execute("CREATE SCHEMA public")
 
@@ -175,7 +177,9 @@ def facts_from(row: dict[str, str], source: str, village: str | None, nik: bool)
 def build_cases(data: Path, env: dict[str, str], per_kind: int, seed: int) -> list[Case]:
     rng = random.Random(seed)
     truth = list(csv.DictReader((data / "truth.csv").open(encoding="utf-8")))
-    wanted_people = {r["person_id"] for r in truth if r["kind"] in ("mistyped_nik", "duplicate_person")}
+    wanted_people = {
+        r["person_id"] for r in truth if r["kind"] in ("mistyped_nik", "duplicate_person")
+    }
     dtks_ids: dict[str, set[str]] = defaultdict(set)
     semesta: dict[str, str] = {}
     absent: list[tuple[str, str]] = []
@@ -243,10 +247,18 @@ def build_cases(data: Path, env: dict[str, str], per_kind: int, seed: int) -> li
         for pid, source, rid, own in items:
             row = rows[source][rid]
             expected = set() if kind == "absent" else dtks_ids[pid] - {own}
-            cases.append(Case(kind, pid, facts_from(row, source, village(source, row), True), expected, own))
+            cases.append(
+                Case(kind, pid, facts_from(row, source, village(source, row), True), expected, own)
+            )
             if kind == "name_variant":
                 cases.append(
-                    Case("name_variant_no_nik", pid, facts_from(row, source, village(source, row), False), expected, own)
+                    Case(
+                        "name_variant_no_nik",
+                        pid,
+                        facts_from(row, source, village(source, row), False),
+                        expected,
+                        own,
+                    )
                 )
     return cases
 
