@@ -392,3 +392,17 @@ def test_bulk_transaction_skips_foreign_key_checks_only_inside(svc) -> None:  # 
 
     expected = (0, 1, 0, 1) if svc.settings.is_sqlite else (1, 1, 1, 1)
     assert (checked(True), checked(False), checked(True), checked(False)) == expected
+
+
+def test_p3ke_workbooks_import_like_their_csv(regions, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """P3KE's family and individual files as XLSX store the same households and people."""
+    write_synthetic("3573", 400, seed=5, out_dir=tmp_path, xlsx=True)
+    counts = []
+    for suffix in (".csv", ".xlsx"):
+        people = run_import(regions, tmp_path / f"p3ke_individu{suffix}", "p3ke")
+        families = run_import(regions, tmp_path / f"p3ke_keluarga{suffix}", "p3ke")
+        counts.append((people.persons, people.rejected, families.households, families.rejected))
+    assert counts[0] == counts[1] and counts[0][0] > 100 and counts[0][1] == 0
+    with regions.db.sessions() as session:
+        placed = session.scalars(select(Household).where(Household.village_code.is_(None)))
+        assert placed.all() == []
