@@ -58,6 +58,8 @@ import threading
 import time
 from pathlib import Path
 
+from proctree import children, rss
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 WORK = ROOT / "bench" / ".work"
@@ -218,24 +220,6 @@ def database_version(url: str) -> str:
 # ------------------------------------------------------------------------------------- RSS
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            found.extend(int(c) for c in (task / "children").read_text().split())
-    return found
-
-
-def _rss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -283,21 +267,21 @@ class TreeSampler(threading.Thread):
         """(pid, depth) for the root and every descendant."""
         found = [(self.root_pid, 0)]
         for pid, depth in found:  # grows while walking: breadth first
-            found.extend((child, depth + 1) for child in _children(pid))
+            found.extend((child, depth + 1) for child in children(pid))
         return found
 
     def sample(self) -> None:
         total = 0
         for pid, depth in self.tree():
-            rss = _rss(pid)
-            total += rss
+            resident = rss(pid)
+            total += resident
             if pid not in self.roles:
                 self.roles[pid] = _role(pid, depth)
             self.cpu[pid] = max(self.cpu.get(pid, 0.0), _cpu(pid))
             role = self.roles[pid]
-            self.peaks[role] = max(self.peaks.get(role, 0), rss)
-            if rss > self.single_peak:
-                self.single_peak, self.single_role = rss, self.roles[pid]
+            self.peaks[role] = max(self.peaks.get(role, 0), resident)
+            if resident > self.single_peak:
+                self.single_peak, self.single_role = resident, self.roles[pid]
         self.tree_peak = max(self.tree_peak, total)
         self.samples += 1
 

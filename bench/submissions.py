@@ -18,7 +18,6 @@ the figures to bench/results/*.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import multiprocessing as mp
@@ -34,6 +33,8 @@ import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from proctree import children, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 FORM = ROOT / "bench" / "forms" / "bench_tujuh.md"
@@ -171,36 +172,20 @@ class RssSampler(threading.Thread):
     def tree(self) -> list[int]:
         pids = [self.root_pid]
         for pid in list(pids):
-            pids.extend(_children(pid))
+            pids.extend(children(pid))
         found = list(pids)
         for pid in pids[1:]:
-            found.extend(_children(pid))
+            found.extend(children(pid))
         return sorted(set(found))
 
     def sample(self) -> int:
-        total = 0
-        for pid in self.tree():
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            except (FileNotFoundError, ProcessLookupError):
-                pass
-        return total
+        return sum(rss(pid) for pid in self.tree())
 
     def run(self) -> None:
         while self.running:
             self.last = self.sample()
             self.peak = max(self.peak, self.last)
             time.sleep(0.05)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            found.extend(int(c) for c in (task / "children").read_text().split())
-    return found
 
 
 def free_port() -> int:

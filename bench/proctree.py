@@ -1,0 +1,24 @@
+"""Reading a process tree from /proc for the benchmarks: children and resident memory."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid` (every thread's), [] once it has gone."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            found.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def rss(pid: int) -> int:
+    """Resident memory of `pid` in bytes (VmRSS), 0 once it has gone."""
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
