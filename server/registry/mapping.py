@@ -90,9 +90,14 @@ class ProfileError(ValueError):
     """A profile file is unusable, or no profile fits an extract's header."""
 
 
+def loose_key(text: str) -> str:
+    """Only lower-case letters and digits: 'No. KK' ~ 'NO_KK', 'Kebon Sari' ~ 'KEBONSARI'."""
+    return re.sub(r"[^0-9a-z]", "", text.casefold())
+
+
 def header_key(header: str) -> str:
     """Headers compare without case, spaces, punctuation or a BOM: 'No. KK' ~ 'NO_KK'."""
-    return re.sub(r"[^0-9a-z]", "", header.replace("\ufeff", "").casefold())
+    return loose_key(header.replace("\ufeff", ""))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from server.registry import queries
 from server.registry.identity import check_nik
+from server.registry.mapping import digits_only
 from server.registry.names import blocking_key, name_keys
 from server.registry.scoring import Band, PersonFacts, Reason, band, score
 
@@ -78,16 +79,16 @@ def nik_neighbours(nik: str) -> list[str]:
 
 def blocking_keys(person: PersonFacts, today: date | None = None) -> queries.BlockingKeys:
     """The keys to look candidates up by (pure)."""
-    nik = _digits(person.nik)
+    nik = digits_only(person.nik or "")
     birth_date = person.birth_date
     if birth_date is None and nik:
         birth_date = check_nik(nik, today=today).birth_date
-    village = _digits(person.village_code) or None
+    village = digits_only(person.village_code or "") or None
     keys = sorted(k for k in name_keys(person.name) if k)
     return queries.BlockingKeys(
         nik=nik or None,
         nik_neighbours=nik_neighbours(nik) if nik else [],
-        kk=_digits(person.kk) or None,
+        kk=digits_only(person.kk or "") or None,
         village=village,
         birth_date=birth_date,
         name_keys=keys,
@@ -172,7 +173,3 @@ def _candidate(row: queries.CandidateRow) -> Candidate:
             kk=row.kk,
         ),
     )
-
-
-def _digits(value: str | None) -> str:
-    return "".join(ch for ch in value or "" if ch in _DIGITS)

@@ -27,6 +27,7 @@ from server.registry.mapping import (
     Record,
     RowReader,
     digits_only,
+    loose_key,
     parse_date,
     parse_int,
     parse_padan,
@@ -42,10 +43,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def neutralise(cell: str) -> str:
     """A cell a spreadsheet would run as a formula gets a leading apostrophe (CSV injection)."""
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
-
-
-def _region_key(value: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", value.casefold())
 
 
 @dataclass
@@ -85,13 +82,13 @@ class RegionResolver:
     def _kab(cls, name: str) -> str:
         lowered = name.casefold().replace(".", " ").strip()
         kind = "kota" if lowered.startswith("kota") else "kab"
-        return kind + _region_key(cls._PREFIX.sub("", lowered))
+        return kind + loose_key(cls._PREFIX.sub("", lowered))
 
     @classmethod
     def _key(cls, kabupaten_code: str, kecamatan: str, village: str) -> str:
         """A key like "3573|sukun|kebonsari", also from "Kec. Sukun" and "Kel. Kebon Sari"."""
-        kec = _region_key(cls._KECAMATAN.sub("", kecamatan.casefold().strip()))
-        vil = _region_key(cls._VILLAGE.sub("", village.casefold().strip()))
+        kec = loose_key(cls._KECAMATAN.sub("", kecamatan.casefold().strip()))
+        vil = loose_key(cls._VILLAGE.sub("", village.casefold().strip()))
         return f"{kabupaten_code}|{kec}|{vil}"
 
     def by_names(self, kabupaten: str, kecamatan: str, village: str) -> str | None:
