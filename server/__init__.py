@@ -73,10 +73,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     services.install(app, svc)
     http.install(app)
 
+    from server.assignments.views import bp as assignments_bp
     from server.openrosa.views import bp as openrosa_bp
     from server.web import bp as web_bp
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(assignments_bp)
     app.register_blueprint(openrosa_bp)
     logging.getLogger("server").setLevel(logging.INFO)
     return app

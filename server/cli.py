@@ -277,10 +277,38 @@ def forms_state(form_id: str, state: str, project_id: int | None) -> None:
     click.echo(f"{form_id} {state}")
 
 
+@forms.command("twin")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Only compare: fail if the committed twin differs.")
+def forms_twin(path: Path, check: bool) -> None:
+    """Write the markdown twin of an XLSForm workbook next to it (x.xlsx -> x.md)."""
+    from server.forms.twin import TwinError, twin_path, workbook_to_markdown
+
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    if path.suffix.lower() != ".xlsx":
+        raise CliError(f"{path} is not an .xlsx workbook")
+    try:
+        text = workbook_to_markdown(path)
+    except TwinError as exc:
+        raise CliError(f"{path}: {exc}") from None
+    target = twin_path(path)
+    if check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else None
+        if current != text:
+            raise CliError(f"{target} is not the twin of {path}; run 'verivali forms twin {path}'")
+        click.echo(f"{target} is up to date")
+        return
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}")
+
+
 def _register_groups() -> None:
+    from server.assignments.commands import assign, progress_command, teams
     from server.registry.commands import registry
 
-    cli.add_command(registry)
+    for command in (registry, teams, assign, progress_command):
+        cli.add_command(command)
 
 
 _register_groups()

@@ -141,6 +141,7 @@ class Database:
 
     def create_all(self) -> None:
         """Create missing tables (idempotent)."""
+        import server.assignments.models  # noqa: F401 (registers the assignment tables)
         import server.registry.models  # noqa: F401 (registers the registry tables)
 
         Base.metadata.create_all(self.engine)

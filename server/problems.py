@@ -137,6 +137,12 @@ FORBIDDEN = _p(
     "Anda tidak memiliki akses ke {what}.",
     "You do not have access to {what}.",
 )
+OUTSIDE_TEAM = _p(
+    "403.3",
+    403,
+    "Koordinator hanya dapat memindahkan sasaran antar pencacah dalam timnya sendiri.",
+    "A supervisor can only move targets between enumerators of their own team.",
+)
 
 # 404: what you asked for does not exist (or is not yours to see).
 NOT_FOUND = _p(
@@ -180,6 +186,24 @@ ATTACHMENT_NOT_FOUND = _p(
     404,
     "Berkas {name} tidak ditemukan.",
     "File {name} was not found.",
+)
+TEAM_NOT_FOUND = _p(
+    "404.8",
+    404,
+    "Tim {team} tidak ditemukan.",
+    "Team {team} was not found.",
+)
+TARGET_LIST_NOT_FOUND = _p(
+    "404.9",
+    404,
+    "Daftar sasaran {name} tidak ditemukan.",
+    "Target list {name} was not found.",
+)
+TARGET_NOT_FOUND = _p(
+    "404.10",
+    404,
+    "Sasaran {target} tidak ditemukan.",
+    "Target {target} was not found.",
 )
 METHOD_NOT_ALLOWED = _p(
     "405.1",

@@ -25,6 +25,7 @@ class ListedForm:
     title: str
     md5: str
     has_media: bool
+    media_names: list[str]
 
 
 def _listed_select():  # type: ignore[no-untyped-def]
@@ -40,6 +41,7 @@ def _listed_select():  # type: ignore[no-untyped-def]
             FormVersion.title,
             FormVersion.md5,
             has_media,
+            FormVersion.media_names,
         )
         .join(FormVersion, FormVersion.id == Form.current_version_id)
         .order_by(Form.project_id, Form.xml_form_id)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from server import audit, blobs, problems
 from server.accounts import queries as account_queries
+from server.assignments.lists import LIST_FILES
 from server.config import Settings
 from server.forms import queries
 from server.forms.javarosa import ValidationResult, validate_xform
@@ -146,7 +147,12 @@ def do_publish_form(
         else None
     )
     warnings = list(converted.warnings)
-    missing = [name for name in facts.media_names if name not in {m.name for m in media}]
+    # Assignment lists are made per enumerator at download time, never uploaded.
+    missing = [
+        name
+        for name in facts.media_names
+        if name not in {m.name for m in media} and name not in LIST_FILES
+    ]
     if form is not None and current is not None:
         if current.content_hash == content_hash:
             return PublishResult(

@@ -34,6 +34,12 @@ class Envelope:
     # Every leaf text value, to tell which uploaded parts the instance refers to.
     leaf_values: frozenset[str] = frozenset()
 
+    def top_level(self, name: str) -> str | None:
+        """The text of a question directly under the root (None if absent or empty)."""
+        for child in self.root.iterchildren(f"{{*}}{name}"):
+            return _text(child) or None
+        return None
+
     def attachment_names(self, binary_fields: Iterable[str]) -> list[str]:
         """File names the instance expects, in document order, without duplicates."""
         if self.encrypted:

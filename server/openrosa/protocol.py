@@ -101,13 +101,16 @@ class MediaEntry:
     filename: str
     md5: str
     download_url: str
+    # Central marks dataset-backed files so Collect keeps them as entity lists.
+    entity_list: bool = False
 
 
 def manifest_body(entries: Iterable[MediaEntry]) -> str:
     parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<manifest xmlns="{NS_MANIFEST}">']
     for entry in entries:
+        kind = ' type="entityList"' if entry.entity_list else ""
         parts.append(
-            "<mediaFile>"
+            f"<mediaFile{kind}>"
             f"<filename>{escape(entry.filename)}</filename>"
             f"<hash>md5:{entry.md5}</hash>"
             f"<downloadUrl>{escape(entry.download_url)}</downloadUrl>"

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server import audit, blobs, problems
+from server.assignments.service import OUTCOME_FIELD, TARGET_FIELD, do_record_visit
 from server.forms.queries import SubmissionForm
 from server.models import utcnow
 from server.openrosa import queries
@@ -288,6 +289,15 @@ def do_receive_submission(
     _remember_blobs(session, files)
     queries.insert_attachments(session, rows)
     queries.point_to_version(session, submission_id, version_id, state, now)
+    if target is None and not envelope.encrypted:
+        do_record_visit(
+            session,
+            form.project_id,
+            envelope.top_level(TARGET_FIELD),
+            submission_id,
+            actor_id,
+            envelope.top_level(OUTCOME_FIELD),
+        )
     audit.record(
         session,
         actor_id,

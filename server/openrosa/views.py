@@ -16,6 +16,7 @@ from flask import Blueprint, Response, request, send_file
 from server import problems
 from server.accounts import access
 from server.accounts import queries as account_queries
+from server.assignments.lists import LIST_FILES, ListFile, enumerator_lists
 from server.forms import queries as form_queries
 from server.forms.queries import SubmissionForm
 from server.models import Form
@@ -109,13 +110,25 @@ def _fillable_projects(actor: auth.Actor, scope: Scope) -> list[int] | None:
     return [p for p in theirs if p in set(mine)]
 
 
-def _form_for_download(scope: Scope, xml_form_id: str) -> Form:
+def _form_for_download(scope: Scope, xml_form_id: str) -> tuple[Form, auth.Actor]:
     actor = _authenticate(scope)
     _fillable_projects(actor, scope)
     form = form_queries.form_by_xml_id(read_session(), scope.project_id or 0, xml_form_id)
     if form is None or form.current_version_id is None:
         raise ProblemError(problems.FORM_NOT_FOUND, form_id=xml_form_id)
-    return form
+    return form, actor
+
+
+def _list_names(version_id: int) -> list[str]:
+    """The assignment lists the form version reads (served per caller, never published)."""
+    version = form_queries.version_by_id(read_session(), version_id)
+    return [name for name in version.media_names if name in LIST_FILES] if version else []
+
+
+def _own_lists(form: Form, actor: auth.Actor) -> dict[str, ListFile]:
+    # The request's own session: one snapshot (and, on PostgreSQL, a server-side cursor,
+    # which needs a transaction) for the version and the rows of the list.
+    return enumerator_lists(session(), services().settings.data_dir, form.project_id, actor.user_id)
 
 
 def form_list(scope: Scope) -> Response:
@@ -134,7 +147,7 @@ def form_list(scope: Scope) -> Response:
                 version=form.version,
                 md5=form.md5,
                 download_url=f"{base}.xml",
-                manifest_url=f"{base}/manifest" if form.has_media else None,
+                manifest_url=f"{base}/manifest" if has_media(form) else None,
             )
         )
     response = xml_response(form_list_body(entries))
@@ -143,8 +156,12 @@ def form_list(scope: Scope) -> Response:
     return response
 
 
+def has_media(form: form_queries.ListedForm) -> bool:
+    return form.has_media or any(name in LIST_FILES for name in form.media_names)
+
+
 def form_xml(scope: Scope, xml_form_id: str) -> Response:
-    form = _form_for_download(scope, xml_form_id)
+    form, _actor = _form_for_download(scope, xml_form_id)
     version = form_queries.version_by_id(read_session(), form.current_version_id or 0)
     assert version is not None  # current_version_id is a foreign key
     response = xml_response(version.xml.decode("utf-8"))
@@ -155,22 +172,41 @@ def form_xml(scope: Scope, xml_form_id: str) -> Response:
 
 
 def manifest(scope: Scope, xml_form_id: str) -> Response:
-    form = _form_for_download(scope, xml_form_id)
+    form, actor = _form_for_download(scope, xml_form_id)
     base = f"{scope.project_base(form.project_id)}/forms/{url_segment(xml_form_id)}/attachments"
     media = form_queries.media_of_version(read_session(), form.current_version_id or 0)
     store = services().store
+    lists = _list_names(form.current_version_id or 0)
     entries = [
         MediaEntry(m.name, m.md5, f"{base}/{url_segment(m.name)}")
         for m in media
-        if store.path(m.blob_sha256).exists()  # list only files we can serve
+        if m.name not in lists and store.path(m.blob_sha256).exists()  # only files we serve
     ]
+    if lists:
+        own = _own_lists(form, actor)
+        entries.extend(
+            MediaEntry(name, own[name].md5, f"{base}/{url_segment(name)}", entity_list=True)
+            for name in lists
+        )
     response = xml_response(manifest_body(entries))
     response.headers["Cache-Control"] = "no-cache, private"
     return response
 
 
 def attachment(scope: Scope, xml_form_id: str, name: str) -> Response:
-    form = _form_for_download(scope, xml_form_id)
+    form, actor = _form_for_download(scope, xml_form_id)
+    if name in _list_names(form.current_version_id or 0):
+        own = _own_lists(form, actor)[name]
+        return _no_cache(
+            send_file(
+                own.path,
+                mimetype="text/csv",
+                etag=own.md5,
+                conditional=True,
+                download_name=name,
+                max_age=0,
+            )
+        )
     media = form_queries.media_by_name(read_session(), form.current_version_id or 0, name)
     path = services().store.path(media.blob_sha256) if media else None
     if media is None or path is None or not path.exists():
@@ -183,6 +219,10 @@ def attachment(scope: Scope, xml_form_id: str, name: str) -> Response:
         download_name=name,
         max_age=0,
     )
+    return _no_cache(response)
+
+
+def _no_cache(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-cache, private"
     return response
 

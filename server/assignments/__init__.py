@@ -1,0 +1,1 @@
+"""Target lists, teams and assignments: which households each enumerator visits."""
