@@ -159,7 +159,8 @@ def users_add(name: str, role: str, project_id: int | None, password_stdin: bool
 @users.command("token")
 @click.argument("name")
 @click.option("--reissue", is_flag=True, help="Revoke the current token and issue a new one.")
-def users_token(name: str, reissue: bool) -> None:
+@click.option("--revoke", is_flag=True, help="Revoke the token: the phone's QR code stops working.")
+def users_token(name: str, reissue: bool, revoke: bool) -> None:
     """Print the enumerator's Collect server URL(s) with their token."""
     from server.serving import public_base_url
 
@@ -167,6 +168,10 @@ def users_token(name: str, reissue: bool) -> None:
         user = account_queries.user_by_username(session, name)
         if user is None:
             raise ProblemError(problems.USER_NOT_FOUND, username=name)
+        if revoke:
+            accounts.do_revoke_token(session, user)
+            click.echo(f"{name}: token revoked")
+            return
         token = user.token if user.token and not reissue else accounts.do_issue_token(session, user)
         project_ids = account_queries.member_project_ids(session, user.id)
         if not project_ids:

@@ -61,10 +61,13 @@ def _passwords(settings: Settings) -> dict[str, str]:
 
 
 def form_files(forms_dir: Path) -> list[Path]:
-    """The XLSForms shipped in forms/ (not their media)."""
+    """The XLSForms shipped in forms/ (not their media, and not the markdown twin of a
+    workbook: `verval_ruta.md` beside `verval_ruta.xlsx` is its reviewable copy)."""
     if not forms_dir.is_dir():
         return []
-    return sorted(p for p in forms_dir.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+    found = [p for p in forms_dir.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()]
+    workbooks = {p.stem for p in found if p.suffix.lower() in (".xlsx", ".xls")}
+    return sorted(p for p in found if not (p.suffix.lower() == ".md" and p.stem in workbooks))
 
 
 def load_demo(svc: Services, session: Session, forms_dir: Path) -> DemoSummary:

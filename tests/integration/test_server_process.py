@@ -79,7 +79,7 @@ def test_demo_server_serves_collect_over_tcp(served) -> None:  # type: ignore[no
     try:
         phone = CollectClient(transport, token_url)
         phone.download_all()
-        assert phone.updates() == {"kunjungan_rumah": "up to date"}
+        assert phone.updates() == {"kunjungan_rumah": "up to date", "verval_ruta": "up to date"}
         photos = {n: photo(25_000) for n in ("depan.jpg", "samping.jpg", "belakang.jpg")}
         upload = phone.submit(instance_xml(), photos)
         assert upload.status == 201
