@@ -127,6 +127,17 @@ def assign_make_list(
     click.echo(f"list {name}: {added:,} households")
 
 
+@assign.command("refresh")
+@click.argument("list_name")
+@project_option
+def assign_refresh(list_name: str, project_id: int | None) -> None:
+    """Re-read the registry data shown on phones for a list (after a registry re-import)."""
+    with unit_of_work() as (_svc, session):
+        target_list = service.target_list_or_404(session, _project(session, project_id), list_name)
+        refreshed = service.do_refresh_list(session, target_list)
+    click.echo(f"list {list_name}: {refreshed:,} households refreshed")
+
+
 @assign.command("lists")
 @project_option
 def assign_lists(project_id: int | None) -> None:

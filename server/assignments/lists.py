@@ -1,10 +1,13 @@
 """The assignment lists a phone downloads: one households CSV and one members CSV per
 enumerator, shaped as ODK entity lists (name, label, __version, ...).
 
-Collect re-downloads a media file only when the manifest's hash changes, so each list is
-built once per change of that enumerator's list (or of the registry) and kept on disk under
-VERIVALI_DATA_DIR/lists/<project>/<user>/: the manifest and the file request both read the
-cached copy, and polls from a hundred phones cost a file stat each.
+Two steps keep a 100,000-household list fast to serve:
+- `render()` writes each target's registry data as ready CSV cells into the target row when
+  the list is made (or refreshed): the only step that reads the registry.
+- `enumerator_lists()` concatenates an enumerator's rendered rows into the two files, once
+  per change of that enumerator's list, and keeps them on disk under
+  VERIVALI_DATA_DIR/lists/<project>/<user>/. The manifest and the file request both read the
+  cached copy, and polls from a hundred phones cost a file stat each.
 
 The columns are the contract with the questionnaire (docs/questionnaire.md).
 """
@@ -12,13 +15,13 @@ The columns are the contract with the questionnaire (docs/questionnaire.md).
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,10 @@ MEMBER_COLUMNS = [
     *("tanggal_lahir", "hubungan", "meninggal"),
 ]
 REVISIT_PREFIX = "[ULANG] "
+# Stands for the target's __version in its rendered member lines (a control character that
+# registry text never keeps, and that PostgreSQL text can hold, unlike NUL).
+MEMBER_VERSION = "\x1f"
+RENDER_BATCH = 2_000
 
 
 @dataclass(frozen=True)
@@ -52,103 +59,122 @@ class ListFile:
     rows: int
 
 
-class _HashingWriter:
-    """A text sink that writes UTF-8 to a file and hashes what it wrote."""
-
-    def __init__(self, handle: Any) -> None:
-        self.handle = handle
-        self.md5 = hashlib.md5(usedforsecurity=False)
-
-    def write(self, text: str) -> int:
-        data = text.encode("utf-8")
-        self.md5.update(data)
-        self.handle.write(data)
-        return len(text)
-
-
-def _cell(value: object) -> str:
+def cell(value: object) -> str:
+    """One CSV cell as csv.writer writes it (quoted only when it must be)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
-    return str(value)
-
-
-def _write_csv(path: Path, header: list[str], rows: Iterable[Iterable[object]]) -> tuple[str, int]:
-    count = 0
-    with path.open("wb", buffering=1 << 20) as handle:
-        sink = _HashingWriter(handle)
-        writer = csv.writer(sink, lineterminator="\n")
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow(row)
-            count += 1
-        handle.flush()
-        os.fsync(handle.fileno())
-    return sink.md5.hexdigest(), count
+    text = str(value).replace(MEMBER_VERSION, "")
+    if any(c in text for c in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _is_head(relationship: str | None) -> bool:
     return (relationship or "").strip().upper() in HEAD_RELATIONSHIPS
 
 
-def _member_rows(rows: Iterator[Any], heads: dict[int, tuple[str, int]]) -> Iterator[list[object]]:
-    """Member CSV rows; fills `heads` with (head's name, member count) per target."""
-    current, position, head = None, 0, ""
-    for target_id, version, person_id, nik, name, sex, birth, relationship, dead in rows:
-        if target_id != current:
-            if current is not None:
-                heads[current] = (head, position)
-            current, position, head = target_id, 0, ""
-        position += 1
-        if not head and (_is_head(relationship) or position == 1) or _is_head(relationship):
-            head = name
-        yield [
-            person_id,
-            name,
-            version,
-            target_id,
-            position,
-            nik,
-            name,
-            sex,
-            birth,
-            relationship,
-            _cell(bool(dead)),
-        ]
-    if current is not None:
-        heads[current] = (head, position)
+def _render_members(target_id: int, people: Iterable[Any]) -> tuple[str, str, int]:
+    """(member lines, head's name, member count) of one target's household."""
+    lines, head, found_head, count = [], "", False, 0
+    for count, (_tid, person_id, nik, name, sex, birth, relationship, dead) in enumerate(
+        people, start=1
+    ):
+        if not found_head and (_is_head(relationship) or count == 1):
+            head, found_head = name, _is_head(relationship)
+        cells = (person_id, name, MEMBER_VERSION, target_id, count, nik, name, sex, birth)
+        lines.append(
+            ",".join(cell(c) for c in cells) + f",{cell(relationship)},{cell(bool(dead))}\n"
+        )
+    return "".join(lines), head or "", count
 
 
-def _household_rows(
-    rows: Iterator[Any], heads: dict[int, tuple[str, int]]
-) -> Iterator[list[object]]:
-    for (target_id, version, state, reason, kk, address, rt, rw, dusun, village_code,
-         village, kecamatan, desil) in rows:  # fmt: skip
-        head, size = heads.get(target_id, ("", 0))
-        revisit = state == "revisit"
-        place = ", ".join(part for part in (address, village) if part)
-        label = f"{head} — {place}" if place else head or f"#{target_id}"
-        if revisit:
-            label = REVISIT_PREFIX + label
-        yield [
+def render(session: Session, target_ids: Sequence[int]) -> int:
+    """Write the registry data of these targets into their rows; returns how many."""
+    done = 0
+    for start in range(0, len(target_ids), RENDER_BATCH):
+        chunk = target_ids[start : start + RENDER_BATCH]
+        members = {
+            tid: _render_members(tid, rows)
+            for tid, rows in groupby(queries.members_to_render(session, chunk), key=lambda r: r[0])
+        }
+        updates = []
+        for (
             target_id,
-            label,
-            version,
             kk,
-            head,
             address,
             rt,
             rw,
             dusun,
             village_code,
             village,
-            kecamatan,
+            kec,
             desil,
-            size,
-            "1" if revisit else "0",
-            reason if revisit else "",
-        ]
+        ) in queries.households_to_render(session, chunk):
+            lines, head, size = members.get(target_id, ("", "", 0))
+            place = ", ".join(part for part in (address, village) if part)
+            cells = (kk, head, address, rt, rw, dusun, village_code, village, kec, desil, size)
+            updates.append(
+                {
+                    "target_id": target_id,
+                    "label": (f"{head} — {place}" if place else head or f"#{target_id}").replace(
+                        MEMBER_VERSION, ""
+                    ),
+                    "snapshot": ",".join(cell(c) for c in cells),
+                    "members": lines,
+                }
+            )
+        queries.store_snapshots(session, updates)
+        done += len(updates)
+    return done
+
+
+class _HashedFile:
+    """A file written in large blocks, hashed as it goes."""
+
+    def __init__(self, path: Path, header: list[str]) -> None:
+        self.handle = path.open("wb")
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.rows = 0
+        self.size = 0
+        self.write(",".join(header) + "\n")
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self.md5.update(data)
+        self.handle.write(data)
+        self.size += len(data)
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def entry(self) -> dict[str, Any]:
+        return {"md5": self.md5.hexdigest(), "rows": self.rows, "size": self.size}
+
+
+def _write_lists(
+    rows: Iterable[tuple[str, str]], households: _HashedFile, members: _HashedFile
+) -> None:
+    batch: list[tuple[str, str]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= 2_000:
+            _write_batch(batch, households, members)
+            batch = []
+    _write_batch(batch, households, members)
+
+
+def _write_batch(
+    batch: list[tuple[str, str]], households: _HashedFile, members: _HashedFile
+) -> None:
+    if not batch:
+        return
+    people = "".join(row[1] for row in batch)
+    households.write("\n".join(row[0] for row in batch) + "\n")
+    members.write(people)
+    households.rows += len(batch)
+    members.rows += people.count("\n")
 
 
 def _folder(data_dir: Path, project_id: int, user_id: int) -> Path:
@@ -158,15 +184,16 @@ def _folder(data_dir: Path, project_id: int, user_id: int) -> Path:
 def _cached(folder: Path, key: str) -> dict[str, ListFile] | None:
     try:
         index = json.loads((folder / f"{key}.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    files = {
-        name: ListFile(name, folder / f"{key}-{name}", entry["md5"], entry["rows"])
-        for name, entry in index.items()
-    }
-    if not all(f.path.exists() for f in files.values()):
-        return None
-    return files
+        files = {
+            name: ListFile(name, folder / f"{key}-{name}", entry["md5"], entry["rows"])
+            for name, entry in index.items()
+        }
+        # The files are a cache (not fsynced): one cut short by a crash is rebuilt.
+        if all(f.path.stat().st_size == index[f.name]["size"] for f in files.values()):
+            return files
+    except (OSError, ValueError, KeyError):
+        pass
+    return None
 
 
 def _build(
@@ -175,27 +202,25 @@ def _build(
     folder.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
     try:
-        heads: dict[int, tuple[str, int]] = {}
-        members_md5, members = _write_csv(
-            scratch / MEMBERS,
-            MEMBER_COLUMNS,
-            _member_rows(queries.member_rows(session, project_id, user_id), heads),
-        )
-        households_md5, households = _write_csv(
-            scratch / HOUSEHOLDS,
-            HOUSEHOLD_COLUMNS,
-            _household_rows(queries.household_rows(session, project_id, user_id), heads),
-        )
-        built = {
-            HOUSEHOLDS: ListFile(
-                HOUSEHOLDS, folder / f"{key}-{HOUSEHOLDS}", households_md5, households
-            ),
-            MEMBERS: ListFile(MEMBERS, folder / f"{key}-{MEMBERS}", members_md5, members),
+        files = {
+            HOUSEHOLDS: _HashedFile(scratch / HOUSEHOLDS, HOUSEHOLD_COLUMNS),
+            MEMBERS: _HashedFile(scratch / MEMBERS, MEMBER_COLUMNS),
         }
-        for name, entry in built.items():
-            os.replace(scratch / name, entry.path)
+        try:
+            rows = queries.list_lines(session, project_id, user_id)
+            _write_lists(rows, files[HOUSEHOLDS], files[MEMBERS])
+        finally:
+            for file in files.values():
+                file.close()
+        entries = {name: file.entry() for name, file in files.items()}
+        built = {
+            name: ListFile(name, folder / f"{key}-{name}", entry["md5"], entry["rows"])
+            for name, entry in entries.items()
+        }
+        for name, listed in built.items():
+            os.replace(scratch / name, listed.path)
         index = scratch / "index.json"
-        index.write_text(json.dumps({n: {"md5": f.md5, "rows": f.rows} for n, f in built.items()}))
+        index.write_text(json.dumps(entries))
         # The index lands last: a reader that finds it finds both files complete.
         os.replace(index, folder / f"{key}.json")
     finally:
@@ -218,8 +243,6 @@ def enumerator_lists(
     session: Session, data_dir: Path, project_id: int, user_id: int
 ) -> dict[str, ListFile]:
     """The caller's lists, built if this version of them is not on disk yet."""
-    version = queries.list_version(session, project_id, user_id)
-    registry = queries.latest_registry_import(session)
-    key = f"v{version}-r{registry}"
+    key = f"v{queries.list_version(session, project_id, user_id)}"
     folder = _folder(data_dir, project_id, user_id)
     return _cached(folder, key) or _build(session, folder, key, project_id, user_id)

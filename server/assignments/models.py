@@ -68,7 +68,8 @@ class Target(Base):
     __table_args__ = (
         UniqueConstraint("list_id", "household_id", name="uq_targets_household"),
         check_in("state", TARGET_STATES, "ck_targets_state"),
-        Index("ix_targets_assignee", "assignee_id", "state"),
+        # Entries sort by (assignee, id): a phone's list is read in order without a sort.
+        Index("ix_targets_assignee", "assignee_id"),
         Index("ix_targets_project_village", "project_id", "village_code"),
         Index("ix_targets_household", "household_id"),
     )
@@ -85,6 +86,13 @@ class Target(Base):
     revisit_reason: Mapped[str | None] = mapped_column(Text)
     # Bumped on every change that the phone should see (entity lists' __version).
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The registry data the phone shows, rendered once when the list is made (a list is a
+    # snapshot: a later re-import changes it only through `assign refresh`). `snapshot` is the
+    # household's CSV cells from kk to jumlah_art; `members` its members' CSV lines with
+    # MEMBER_VERSION where each line's __version goes.
+    label: Mapped[str] = mapped_column(Text, default="")
+    snapshot: Mapped[str] = mapped_column(Text, default="")
+    members: Mapped[str] = mapped_column(Text, default="")
     # The visit: the submission that named this target, and the outcome (hasil) it recorded.
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
     outcome: Mapped[str | None] = mapped_column(String(32))

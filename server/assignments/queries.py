@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from server.assignments.models import (
@@ -118,7 +118,8 @@ _NOT_TARGETED = """
 
 _INSERT_TARGETS = (
     "INSERT INTO targets (list_id, project_id, household_id, village_code, state, version, "
-    "updated_at) SELECT :list_id, :project_id, h.id, h.village_code, 'open', 1, :now "
+    "updated_at, label, snapshot, members) "
+    "SELECT :list_id, :project_id, h.id, h.village_code, 'open', 1, :now, '', '', '' "
     "FROM registry_households h"
 )
 
@@ -227,6 +228,21 @@ def set_assignee(
         )
 
 
+def touch_targets(session: Session, target_ids: Sequence[int], now: datetime) -> set[int]:
+    """Count a change to each target (its __version); returns their assignees."""
+    holders: set[int] = set()
+    for start in range(0, len(target_ids), CHUNK):
+        chunk = target_ids[start : start + CHUNK]
+        session.execute(
+            update(Target)
+            .where(Target.id.in_(chunk))
+            .values(version=Target.version + 1, updated_at=now)
+        )
+        query = select(Target.assignee_id).where(Target.id.in_(chunk)).distinct()
+        holders.update(u for u in session.scalars(query) if u is not None)
+    return holders
+
+
 def bump_lists(session: Session, project_id: int, user_ids: Iterable[int | None]) -> None:
     """Count a change to each enumerator's list (so the phone's copy is replaced)."""
     for user_id in sorted({u for u in user_ids if u is not None}):
@@ -249,50 +265,94 @@ def list_version(session: Session, project_id: int, user_id: int) -> int:
     return int(version or 0)
 
 
-def latest_registry_import(session: Session) -> int:
-    """The ID of the last registry import: lists carry registry data, so it keys the cache."""
-    return int(session.execute(text("SELECT MAX(id) FROM registry_imports")).scalar() or 0)
-
-
-_HOUSEHOLDS = text(
+_RENDER_HOUSEHOLDS = text(
     """
-    SELECT t.id, t.version, t.state, t.revisit_reason, h.kk, h.address, h.rt, h.rw, h.dusun,
-           t.village_code, v.name, k.name, h.desil
+    SELECT t.id, h.kk, h.address, h.rt, h.rw, h.dusun, t.village_code, v.name, k.name, h.desil
     FROM targets t
     JOIN registry_households h ON h.id = t.household_id
     LEFT JOIN regions v ON v.code = t.village_code
     LEFT JOIN regions k ON k.code = v.parent_code
-    WHERE t.assignee_id = :user_id AND t.project_id = :project_id
-      AND t.state IN ('open', 'revisit')
+    WHERE t.id IN :ids
     ORDER BY t.id
     """
-)
-_MEMBERS = text(
+).bindparams(bindparam("ids", expanding=True))
+_RENDER_MEMBERS = text(
     """
-    SELECT t.id, t.version, p.id, p.nik, p.name, p.sex, p.birth_date, p.relationship, p.dead
+    SELECT t.id, p.id, p.nik, p.name, p.sex, p.birth_date, p.relationship, p.dead
     FROM targets t
     JOIN registry_persons p ON p.household_id = t.household_id
-    WHERE t.assignee_id = :user_id AND t.project_id = :project_id
-      AND t.state IN ('open', 'revisit')
+    WHERE t.id IN :ids
     ORDER BY t.id, p.id
     """
+).bindparams(bindparam("ids", expanding=True))
+_STORE_SNAPSHOT = (
+    update(Target)
+    .where(Target.id == bindparam("target_id"))
+    .values(label=bindparam("label"), snapshot=bindparam("snapshot"), members=bindparam("members"))
 )
 
 
-def _stream(session: Session, statement: Any, params: dict[str, Any]) -> Iterator[Any]:
-    result = session.connection().execution_options(yield_per=5_000).execute(statement, params)
-    for partition in result.partitions():
-        yield from partition
+def target_ids_of_list(
+    session: Session, list_id: int, states: Sequence[str] = ON_LIST
+) -> list[int]:
+    query = select(Target.id).where(Target.list_id == list_id, Target.state.in_(states))
+    return list(session.scalars(query.order_by(Target.id)))
 
 
-def household_rows(session: Session, project_id: int, user_id: int) -> Iterator[Any]:
-    """The enumerator's open and revisit targets with their household's registry data."""
-    return _stream(session, _HOUSEHOLDS, {"project_id": project_id, "user_id": user_id})
+def households_to_render(session: Session, target_ids: Sequence[int]) -> list[Any]:
+    """Registry data of the targets' households, with their village and kecamatan names."""
+    return list(session.execute(_RENDER_HOUSEHOLDS, {"ids": list(target_ids)}))
 
 
-def member_rows(session: Session, project_id: int, user_id: int) -> Iterator[Any]:
-    """The registry members of the enumerator's open and revisit targets, by target."""
-    return _stream(session, _MEMBERS, {"project_id": project_id, "user_id": user_id})
+def members_to_render(session: Session, target_ids: Sequence[int]) -> list[Any]:
+    """The registry members of the targets' households, by target then person."""
+    return list(session.execute(_RENDER_MEMBERS, {"ids": list(target_ids)}))
+
+
+def store_snapshots(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.connection().execute(_STORE_SNAPSHOT, list(rows))
+
+
+# The CSV lines are put together by the database: labels and reasons always quoted, the
+# member lines' version placeholder replaced (lists.MEMBER_VERSION, chr(31)).
+_LIST_LINES = """
+    SELECT id || ',"' || CASE WHEN state = 'revisit' THEN '[ULANG] ' ELSE '' END
+           || replace(label, '"', '""') || '",' || version || ',' || snapshot || ','
+           || CASE WHEN state = 'revisit'
+                   THEN '1,"' || replace(coalesce(revisit_reason, ''), '"', '""') || '"'
+                   ELSE '0,' END,
+           replace(members, {separator}, {version})
+    FROM targets
+    WHERE assignee_id = {user_id} AND project_id = {project_id}
+      AND state IN ('open', 'revisit')
+    ORDER BY id
+"""
+_LIST_LINES_SQLITE = _LIST_LINES.format(
+    separator="char(31)", version="version", user_id="?", project_id="?"
+)
+_LIST_LINES_POSTGRES = _LIST_LINES.format(
+    separator="chr(31)", version="version::text", user_id="%s", project_id="%s"
+)
+
+
+def list_lines(session: Session, project_id: int, user_id: int) -> Iterator[tuple[str, str]]:
+    """(household CSV line, member CSV lines) of each of the enumerator's open and revisit
+    targets, streamed in batches straight from the driver: an enumerator may hold 100,000
+    households, and this is the cold path of a phone's manifest request."""
+    connection = session.connection()
+    raw: Any = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        cursor = raw.cursor(name="assignment_list")  # server-side: rows arrive in batches
+        cursor.execute(_LIST_LINES_POSTGRES, (user_id, project_id))
+    else:
+        cursor = raw.cursor()
+        cursor.execute(_LIST_LINES_SQLITE, (user_id, project_id))
+    try:
+        while rows := cursor.fetchmany(2_000):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def target_for_visit(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from server import audit, problems
 from server.accounts import queries as account_queries
 from server.assignments import queries
+from server.assignments.lists import render
 from server.assignments.models import ON_LIST, TargetList, Team, TeamMember
 from server.models import User, utcnow
 from server.problems import ProblemError
@@ -212,10 +213,23 @@ def do_create_target_list(
         criteria.desil_max,
         keys,
     )
+    render(session, queries.target_ids_of_list(session, target_list.id))
     audit.record(
         session, actor_id, "target_list.create", "target_list", target_list.id, households=added
     )
     return target_list, added
+
+
+def do_refresh_list(session: Session, target_list: TargetList, actor_id: int | None = None) -> int:
+    """Re-read the registry data of the households still to visit (after a re-import)."""
+    ids = queries.target_ids_of_list(session, target_list.id)
+    render(session, ids)
+    holders = queries.touch_targets(session, ids, utcnow())
+    queries.bump_lists(session, target_list.project_id, holders)
+    audit.record(
+        session, actor_id, "target_list.refresh", "target_list", target_list.id, households=len(ids)
+    )
+    return len(ids)
 
 
 def target_list_or_404(session: Session, project_id: int, name: str) -> TargetList:
