@@ -43,9 +43,6 @@ MEMBER_COLUMNS = [
     *("tanggal_lahir", "hubungan", "meninggal"),
 ]
 REVISIT_PREFIX = "[ULANG] "
-# Stands for the target's __version in its rendered member lines (a control character that
-# registry text never keeps, and that PostgreSQL text can hold, unlike NUL).
-MEMBER_VERSION = "\x1f"
 RENDER_BATCH = 2_000
 
 
@@ -65,7 +62,7 @@ def cell(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
-    text = str(value).replace(MEMBER_VERSION, "")
+    text = str(value)
     if any(c in text for c in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -78,12 +75,14 @@ def _is_head(relationship: str | None) -> bool:
 def _render_members(target_id: int, people: Iterable[Any]) -> tuple[str, str, int]:
     """(member lines, head's name, member count) of one target's household."""
     lines, head, found_head, count = [], "", False, 0
-    for count, (_tid, person_id, nik, name, sex, birth, relationship, dead) in enumerate(
+    # A member's __version is its target's version when rendered: member rows change only
+    # when the list is refreshed from the registry.
+    for count, (_tid, version, person_id, nik, name, sex, birth, relationship, dead) in enumerate(
         people, start=1
     ):
         if not found_head and (_is_head(relationship) or count == 1):
             head, found_head = name, _is_head(relationship)
-        cells = (person_id, name, MEMBER_VERSION, target_id, count, nik, name, sex, birth)
+        cells = (person_id, name, version, target_id, count, nik, name, sex, birth)
         lines.append(
             ",".join(cell(c) for c in cells) + f",{cell(relationship)},{cell(bool(dead))}\n"
         )
@@ -118,9 +117,7 @@ def render(session: Session, target_ids: Sequence[int]) -> int:
             updates.append(
                 {
                     "target_id": target_id,
-                    "label": (f"{head} — {place}" if place else head or f"#{target_id}").replace(
-                        MEMBER_VERSION, ""
-                    ),
+                    "label": f"{head} — {place}" if place else head or f"#{target_id}",
                     "snapshot": ",".join(cell(c) for c in cells),
                     "members": lines,
                 }

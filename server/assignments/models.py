@@ -88,11 +88,12 @@ class Target(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # The registry data the phone shows, rendered once when the list is made (a list is a
     # snapshot: a later re-import changes it only through `assign refresh`). `snapshot` is the
-    # household's CSV cells from kk to jumlah_art; `members` its members' CSV lines with
-    # MEMBER_VERSION where each line's __version goes.
+    # household's CSV cells from kk to jumlah_art, `members` its members' CSV lines, and `line`
+    # the household's whole CSV line, rewritten by every change of version or state.
     label: Mapped[str] = mapped_column(Text, default="")
     snapshot: Mapped[str] = mapped_column(Text, default="")
     members: Mapped[str] = mapped_column(Text, default="")
+    line: Mapped[str] = mapped_column(Text, default="")
     # The visit: the submission that named this target, and the outcome (hasil) it recorded.
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submissions.id"))
     outcome: Mapped[str | None] = mapped_column(String(32))

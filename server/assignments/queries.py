@@ -118,8 +118,8 @@ _NOT_TARGETED = """
 
 _INSERT_TARGETS = (
     "INSERT INTO targets (list_id, project_id, household_id, village_code, state, version, "
-    "updated_at, label, snapshot, members) "
-    "SELECT :list_id, :project_id, h.id, h.village_code, 'open', 1, :now, '', '', '' "
+    "updated_at, label, snapshot, members, line) "
+    "SELECT :list_id, :project_id, h.id, h.village_code, 'open', 1, :now, '', '', '', '' "
     "FROM registry_households h"
 )
 
@@ -226,6 +226,7 @@ def set_assignee(
             .where(Target.id.in_(target_ids[start : start + CHUNK]))
             .values(assignee_id=assignee_id, version=Target.version + 1, updated_at=now)
         )
+    _reline(session, target_ids)
 
 
 def touch_targets(session: Session, target_ids: Sequence[int], now: datetime) -> set[int]:
@@ -240,6 +241,7 @@ def touch_targets(session: Session, target_ids: Sequence[int], now: datetime) ->
         )
         query = select(Target.assignee_id).where(Target.id.in_(chunk)).distinct()
         holders.update(u for u in session.scalars(query) if u is not None)
+    _reline(session, target_ids)
     return holders
 
 
@@ -278,7 +280,7 @@ _RENDER_HOUSEHOLDS = text(
 ).bindparams(bindparam("ids", expanding=True))
 _RENDER_MEMBERS = text(
     """
-    SELECT t.id, p.id, p.nik, p.name, p.sex, p.birth_date, p.relationship, p.dead
+    SELECT t.id, t.version, p.id, p.nik, p.name, p.sex, p.birth_date, p.relationship, p.dead
     FROM targets t
     JOIN registry_persons p ON p.household_id = t.household_id
     WHERE t.id IN :ids
@@ -312,28 +314,34 @@ def members_to_render(session: Session, target_ids: Sequence[int]) -> list[Any]:
 def store_snapshots(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         session.connection().execute(_STORE_SNAPSHOT, list(rows))
+        _reline(session, [row["target_id"] for row in rows])
 
 
-# The CSV lines are put together by the database: labels and reasons always quoted, the
-# member lines' version placeholder replaced (lists.MEMBER_VERSION, chr(31)).
+# A household's CSV line as the phone gets it (lists.HOUSEHOLD_COLUMNS), put together by the
+# database from the row's current values: label and reason always quoted.
+_LINE = """
+    id || ',"' || CASE WHEN state = 'revisit' THEN '[ULANG] ' ELSE '' END
+    || replace(label, '"', '""') || '",' || version || ',' || snapshot || ','
+    || CASE WHEN state = 'revisit'
+            THEN '1,"' || replace(coalesce(revisit_reason, ''), '"', '""') || '"'
+            ELSE '0,' END
+"""
+_RELINE = text(f"UPDATE targets SET line = {_LINE} WHERE id IN :ids").bindparams(  # noqa: S608
+    bindparam("ids", expanding=True)
+)
+
+
+def _reline(session: Session, target_ids: Sequence[int]) -> None:
+    """Rewrite the CSV line of targets whose version, state or rendering just changed."""
+    for start in range(0, len(target_ids), CHUNK):
+        session.execute(_RELINE, {"ids": list(target_ids[start : start + CHUNK])})
+
+
 _LIST_LINES = """
-    SELECT id || ',"' || CASE WHEN state = 'revisit' THEN '[ULANG] ' ELSE '' END
-           || replace(label, '"', '""') || '",' || version || ',' || snapshot || ','
-           || CASE WHEN state = 'revisit'
-                   THEN '1,"' || replace(coalesce(revisit_reason, ''), '"', '""') || '"'
-                   ELSE '0,' END,
-           replace(members, {separator}, {version})
-    FROM targets
-    WHERE assignee_id = {user_id} AND project_id = {project_id}
-      AND state IN ('open', 'revisit')
+    SELECT line, members FROM targets
+    WHERE assignee_id = {0} AND project_id = {0} AND state IN ('open', 'revisit')
     ORDER BY id
 """
-_LIST_LINES_SQLITE = _LIST_LINES.format(
-    separator="char(31)", version="version", user_id="?", project_id="?"
-)
-_LIST_LINES_POSTGRES = _LIST_LINES.format(
-    separator="chr(31)", version="version::text", user_id="%s", project_id="%s"
-)
 
 
 def list_lines(session: Session, project_id: int, user_id: int) -> Iterator[tuple[str, str]]:
@@ -344,10 +352,10 @@ def list_lines(session: Session, project_id: int, user_id: int) -> Iterator[tupl
     raw: Any = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
         cursor = raw.cursor(name="assignment_list")  # server-side: rows arrive in batches
-        cursor.execute(_LIST_LINES_POSTGRES, (user_id, project_id))
+        cursor.execute(_LIST_LINES.format("%s"), (user_id, project_id))
     else:
         cursor = raw.cursor()
-        cursor.execute(_LIST_LINES_SQLITE, (user_id, project_id))
+        cursor.execute(_LIST_LINES.format("?"), (user_id, project_id))
     try:
         while rows := cursor.fetchmany(2_000):
             yield from rows
@@ -388,6 +396,7 @@ def set_visited(
             updated_at=now,
         )
     )
+    _reline(session, [target_id])
 
 
 def target_of_submission(session: Session, submission_id: int) -> Target | None:
@@ -400,6 +409,7 @@ def set_revisit(session: Session, target_id: int, reason: str, now: datetime) ->
         .where(Target.id == target_id)
         .values(state="revisit", revisit_reason=reason, version=Target.version + 1, updated_at=now)
     )
+    _reline(session, [target_id])
 
 
 @dataclass(frozen=True)

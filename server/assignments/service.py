@@ -223,8 +223,8 @@ def do_create_target_list(
 def do_refresh_list(session: Session, target_list: TargetList, actor_id: int | None = None) -> int:
     """Re-read the registry data of the households still to visit (after a re-import)."""
     ids = queries.target_ids_of_list(session, target_list.id)
-    render(session, ids)
     holders = queries.touch_targets(session, ids, utcnow())
+    render(session, ids)
     queries.bump_lists(session, target_list.project_id, holders)
     audit.record(
         session, actor_id, "target_list.refresh", "target_list", target_list.id, households=len(ids)

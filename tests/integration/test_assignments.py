@@ -18,7 +18,7 @@ from server.accounts import queries as account_queries
 from server.accounts import service as accounts
 from server.assignments import service
 from server.assignments.lists import HOUSEHOLD_COLUMNS, MEMBER_COLUMNS
-from server.assignments.provisioning import unpack
+from server.assignments.provisioning import collect_settings, pack, qr_svg, unpack
 from server.problems import ProblemError
 from server.registry.importer import do_import
 from server.registry.regions import do_load_regions
@@ -44,8 +44,7 @@ FORM_MD = """
 """
 
 
-@pytest.fixture
-def field(svc, seed: Seed, tmp_path: Path):  # type: ignore[no-untyped-def]
+def set_up_field(svc, seed: Seed, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Kota Malang's regions and a small synthetic DTKS, two enumerators in one team led by
     koordinator1, a third in another team, and a form that reads the assignment lists."""
     write_synthetic("3573", 400, 11, tmp_path / "synth", today=TODAY)
@@ -70,6 +69,12 @@ def field(svc, seed: Seed, tmp_path: Path):  # type: ignore[no-untyped-def]
     form.write_text(FORM_MD)
     publish(svc, seed.project_id, form)
     return svc
+
+
+@pytest.fixture
+def field(svc, seed: Seed, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The fieldwork set-up of `set_up_field`."""
+    return set_up_field(svc, seed, tmp_path)
 
 
 def phone(transport: WsgiTransport, svc, seed: Seed, username: str) -> CollectClient:  # type: ignore[no-untyped-def]
@@ -287,12 +292,16 @@ def test_team_sheet_has_a_qr_per_team_member(field, transport, seed: Seed) -> No
     page = answer.body.decode()
     assert page.count("<svg") == 2 and "pencacah3" not in page
     assert PASSWORD not in page and answer.header("Cache-Control") == "no-store"
+    # The code on pencacah1's card is exactly the payload of their token URL.
+    with field.db.sessions() as session:
+        user = account_queries.user_by_username(session, "pencacah1")
+        token = user.token if user else ""
+    url = f"http://localhost/v1/key/{token}/projects/{seed.project_id}"
+    assert qr_svg(pack(collect_settings(url, "Kota Malang", "pencacah1"))) in page
 
 
 def test_qr_payload_decodes_to_collect_settings() -> None:
     """base64 + zlib + JSON with general/admin/project, the token URL and no password."""
-    from server.assignments.provisioning import collect_settings, pack
-
     url = "https://verivali.example.go.id/v1/key/abc/projects/1"
     payload = pack(collect_settings(url, "Kota Malang", "pencacah1"))
     assert "\n" not in payload and len(payload) <= 4000

@@ -1,0 +1,94 @@
+"""Pages in a real headless Chromium (Debian's chromium driven by Playwright): the QR team
+sheet a koordinator prints. Screenshots go to the test's directory, and to
+VERIVALI_SCREENSHOT_DIR when set (docs/screenshots/ is made that way)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import IN_CI, PASSWORD, Seed
+from test_assignments import give, make_list, set_up_field
+from werkzeug.serving import make_server
+
+from server.models import User
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.browser
+if CHROMIUM is None and not IN_CI:
+    pytest.skip("Debian's chromium is not installed (CI installs it)", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+NAMES = {"pencacah1": "Siti Rahmawati", "pencacah2": "Agus Prasetyo", "pencacah3": "Dewi Lestari"}
+
+
+@pytest.fixture
+def field(svc, seed: Seed, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Registry, teams and enumerators (with display names) as in test_assignments."""
+    ready = set_up_field(svc, seed, tmp_path)
+    with ready.db.transaction() as session:
+        for user in session.query(User).filter(User.username.in_(list(NAMES))):
+            user.display_name = NAMES[user.username]
+    return ready
+
+
+@pytest.fixture
+def live(field, app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The test app on a loopback port, served by a thread."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def shoot(page, tmp_path: Path, name: str) -> Path:  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    target = os.environ.get("VERIVALI_SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / name)
+    return path
+
+
+def test_team_sheet_in_chromium(live: str, field, seed: Seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The koordinator logs in (HTTP Digest), sees one QR card per member, and it prints."""
+    make_list(field, seed, kecamatan=("357304",))
+    give(field, seed, "pencacah1", 6)
+    give(field, seed, "pencacah2", 5)
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(
+                http_credentials={"username": "koordinator1", "password": PASSWORD},
+                viewport={"width": 1000, "height": 700},
+                locale="id-ID",
+            )
+            page = context.new_page()
+            answer = page.goto(f"{live}/projects/{seed.project_id}/teams/sheet")
+            assert answer is not None and answer.status == 200
+            cards = page.locator("article.card")
+            assert cards.count() == 2
+            assert page.locator("article.card svg").count() == 2
+            assert cards.nth(0).inner_text().count("rumah tangga sasaran") == 1
+            assert "Siti Rahmawati" in page.inner_text("body")
+            assert PASSWORD not in page.content()
+            shoot(page, tmp_path, "team_sheet.png")
+            page.emulate_media(media="print")
+            assert page.locator("button").is_hidden()
+            shoot(page, tmp_path, "team_sheet_print.png")
+            denied = browser.new_context(
+                http_credentials={"username": "pencacah1", "password": PASSWORD}
+            ).new_page()
+            refused = denied.goto(f"{live}/projects/{seed.project_id}/teams/sheet")
+            assert refused is not None and refused.status == 403
+        finally:
+            browser.close()
