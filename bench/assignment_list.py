@@ -9,6 +9,8 @@ gunicorn) over loopback HTTP with the enumerator's token URL:
 
 "cold" is the first request after the enumerator's list changed (the server builds both
 CSVs, then serves them); "warm" repeats without a change (Collect's periodic checks).
+"phones" then has --phones clients download at once, cold (right after a change) and warm,
+as ODK Central's reference figure does for a 100,000-entity list.
 The registry is a synthetic DTKS (`verivali registry synth`) imported with
 `verivali registry import`; every household goes on one list, 100,000 are given to one
 enumerator.
@@ -151,6 +153,24 @@ def fetch(client: Client, base: str) -> dict[str, float | int]:
     }
 
 
+def at_once(root: str, base: str, phones: int) -> list[dict[str, float | int]]:
+    """Each of `phones` clients fetches the manifest and both lists at the same moment."""
+    results: list[dict[str, float | int]] = []
+    start = threading.Barrier(phones)
+
+    def one() -> None:
+        client = Client(root)
+        start.wait()
+        results.append(fetch(client, base))
+
+    threads = [threading.Thread(target=one) for _ in range(phones)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -173,6 +193,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / ".work")
     parser.add_argument("--cold", type=int, default=20, help="runs after a list change")
     parser.add_argument("--warm", type=int, default=50, help="runs without a change")
+    parser.add_argument("--phones", type=int, default=8, help="phones downloading at once")
     args = parser.parse_args()
     backend = "postgres" if args.database_url else "sqlite"
     data_dir = args.work / f"assign-{backend}-p{args.persons}"
@@ -220,6 +241,11 @@ def main() -> None:
             cold.append(fetch(client, base))
         for _ in range(args.warm):
             warm.append(fetch(client, base))
+        together = {}
+        for phase in ("cold", "warm"):
+            if phase == "cold":
+                touch_list(env)
+            together[phase] = at_once(f"http://127.0.0.1:{port}", base, args.phones)
     finally:
         stop.set()
         server.terminate()
@@ -235,6 +261,9 @@ def main() -> None:
         "members_mb": round(int(first["members_bytes"]) / 1e6, 2),
         "cold": summary(cold),
         "warm": summary(warm),
+        "phones_at_once": args.phones,
+        "phones_cold": summary(together["cold"]),
+        "phones_warm": summary(together["warm"]),
         "server_tree_peak_rss_mb": round(peak[0] / 1e6),
         "setup": json.loads((data_dir / "bench-setup.json").read_text()),
     }

@@ -15,6 +15,7 @@ The columns are the contract with the questionnaire (docs/questionnaire.md).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -196,7 +197,6 @@ def _cached(folder: Path, key: str) -> dict[str, ListFile] | None:
 def _build(
     session: Session, folder: Path, key: str, project_id: int, user_id: int
 ) -> dict[str, ListFile]:
-    folder.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
     try:
         files = {
@@ -230,7 +230,7 @@ def _build(
 
 def _remove_older(folder: Path, key: str) -> None:
     for path in folder.iterdir():
-        current = path.name == f"{key}.json" or path.name.startswith(f"{key}-")
+        current = path.name in (f"{key}.json", ".lock") or path.name.startswith(f"{key}-")
         if path.is_file() and not current:
             with contextlib.suppress(FileNotFoundError):  # another request cleaned up first
                 path.unlink()
@@ -242,4 +242,12 @@ def enumerator_lists(
     """The caller's lists, built if this version of them is not on disk yet."""
     key = f"v{queries.list_version(session, project_id, user_id)}"
     folder = _folder(data_dir, project_id, user_id)
-    return _cached(folder, key) or _build(session, folder, key, project_id, user_id)
+    cached = _cached(folder, key)
+    if cached is not None:
+        return cached
+    folder.mkdir(parents=True, exist_ok=True)
+    # One build per list version: phones (or a manifest and a file request) that ask at the
+    # same moment wait for the first build instead of repeating it.
+    with (folder / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _cached(folder, key) or _build(session, folder, key, project_id, user_id)
