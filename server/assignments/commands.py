@@ -58,7 +58,7 @@ def teams_add(name: str, supervisor: str | None, members: str, project_id: int |
     with unit_of_work() as (_svc, session):
         project = _project(session, project_id)
         team = service.do_create_team(session, project, name, supervisor)
-        added = service.do_add_to_team(session, team, service.read_usernames(members))
+        added = service.do_add_to_team(session, team, service.split_words(members))
     click.echo(f"team {name}: {added} members")
 
 

@@ -53,28 +53,25 @@ def check_enumerator(session: Session, username: str, project_id: int) -> User:
     return user
 
 
-def check_villages(codes: Iterable[str]) -> list[str]:
+def _check_codes(codes: Iterable[str], digits: int, field: str) -> list[str]:
+    """Region codes as typed ('35.73.04' or '357304'), undotted, each exactly `digits` long."""
     found = []
     for code in codes:
         plain = code.replace(".", "").strip()
-        if not re.fullmatch(r"[0-9]{10}", plain):
+        if not (plain.isascii() and plain.isdigit() and len(plain) == digits):
             raise ProblemError(
-                problems.INVALID_INPUT, field="village", reason=f"{code!r} is not a 10-digit code"
+                problems.INVALID_INPUT, field=field, reason=f"{code!r} is not a {digits}-digit code"
             )
         found.append(plain)
     return found
+
+
+def check_villages(codes: Iterable[str]) -> list[str]:
+    return _check_codes(codes, 10, "village")
 
 
 def check_kecamatan(codes: Iterable[str]) -> list[str]:
-    found = []
-    for code in codes:
-        plain = code.replace(".", "").strip()
-        if not re.fullmatch(r"[0-9]{6}", plain):
-            raise ProblemError(
-                problems.INVALID_INPUT, field="kecamatan", reason=f"{code!r} is not a 6-digit code"
-            )
-        found.append(plain)
-    return found
+    return _check_codes(codes, 6, "kecamatan")
 
 
 def do_create_team(
@@ -375,14 +372,14 @@ def do_record_visit(
     return True
 
 
-def read_usernames(text: str) -> list[str]:
-    """Usernames separated by commas, spaces or new lines."""
-    return [name for name in re.split(r"[\s,]+", text) if name]
+def split_words(text: str) -> list[str]:
+    """Usernames or IDs separated by commas, spaces or new lines."""
+    return [word for word in re.split(r"[\s,]+", text) if word]
 
 
 def parse_ids(text: str) -> list[int]:
     """Target IDs separated by commas, spaces or new lines."""
-    tokens = read_usernames(text)
+    tokens = split_words(text)
     for token in tokens:
         if not token.isdigit():
             raise ProblemError(problems.INVALID_INPUT, field="target", reason=f"{token!r}")

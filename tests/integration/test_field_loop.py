@@ -16,7 +16,7 @@ import pytest
 from collect import CollectClient, LocalForm, WsgiTransport, photo
 from conftest import IN_CI, PASSWORD, ROOT, Seed
 from test_cli import run_inline
-from test_questionnaire import HOUSE, INTERVIEW
+from test_questionnaire import HOUSE, INTERVIEW, NEW_BABY
 
 from server.registry.synth import write_synthetic
 
@@ -67,13 +67,7 @@ def found_answers(form: LocalForm, target: str) -> dict[str, str]:
         **HOUSE,
         "kk/kk_sesuai": "ya",
         "jumlah_art": str(len(members) + 1),
-        # A baby born since the registry was made.
-        "jumlah_anggota_baru": "1",
-        "anggota_baru/nik_baru": "3573044302250001",
-        "anggota_baru/nama_baru": "Aulia Putri",
-        "anggota_baru/tanggal_lahir_baru": "2025-02-03",
-        "anggota_baru/jenis_kelamin_baru": "P",
-        "anggota_baru/hubungan_baru": "5",
+        **NEW_BABY,
         **INTERVIEW,
     }
     for member in members:

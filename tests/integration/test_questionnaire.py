@@ -223,6 +223,15 @@ INTERVIEW = {
     "pekerjaan/ada_art_asn": "tidak",
     "penilaian/kelayakan": "layak",
 }
+# A baby born since the registry was made: the household's one new member.
+NEW_BABY = {
+    "jumlah_anggota_baru": "1",
+    "anggota_baru/nik_baru": "3573044302250001",
+    "anggota_baru/nama_baru": "Aulia Putri",
+    "anggota_baru/tanggal_lahir_baru": "2025-02-03",
+    "anggota_baru/jenis_kelamin_baru": "P",
+    "anggota_baru/hubungan_baru": "5",
+}
 FOUND = {
     "jenis_kunjungan": "daftar",
     "sasaran": "1042",
@@ -240,12 +249,7 @@ FOUND = {
     "anggota/status_anggota#4": "meninggal",
     "anggota/tanggal_meninggal#4": "2025-08-17",
     "anggota/foto_dokumen_kematian#4": "akta_kematian.jpg",
-    "jumlah_anggota_baru": "1",
-    "anggota_baru/nik_baru": "3573044302250001",
-    "anggota_baru/nama_baru": "Aulia Putri",
-    "anggota_baru/tanggal_lahir_baru": "2025-02-03",
-    "anggota_baru/jenis_kelamin_baru": "P",
-    "anggota_baru/hubungan_baru": "5",
+    **NEW_BABY,
     "kk/kk_sesuai": "ya",
     "jumlah_art": "3",
     **INTERVIEW,
