@@ -1,4 +1,6 @@
-"""Demo data for `make run`: one project, one user per role, and the forms shipped in forms/.
+"""Demo data for `make run`: one project, one user per role, the forms shipped in forms/,
+and fieldwork to try them with: a small synthetic DTKS of Kota Malang, a koordinator's team
+and a target list whose households are split between the two demo enumerators.
 
 Passwords are generated on the first run and kept (mode 0600) in the data directory, so a
 demo server reachable on the network never runs with a password printed in our docs.
@@ -33,12 +35,22 @@ USERS = (
 )
 
 
+# The synthetic registry and the list the demo enumerators receive.
+DEMO_KOTA = "3573"  # Kota Malang
+DEMO_PERSONS = 3000
+DEMO_KECAMATAN = "357304"  # Sukun
+DEMO_LIST = "Demo Sukun"
+DEMO_TEAM = "Tim Sukun 1"
+HOUSEHOLDS_EACH = 30
+
+
 @dataclass
 class DemoSummary:
     project_id: int
     passwords: dict[str, str]
     tokens: dict[str, str]
     forms: list[str] = field(default_factory=list)
+    fieldwork: str = ""
 
 
 def _passwords(settings: Settings) -> dict[str, str]:
@@ -97,6 +109,53 @@ def load_demo(svc: Services, session: Session, forms_dir: Path) -> DemoSummary:
         media = sorted(p for p in media_dir.iterdir() if p.is_file()) if media_dir.is_dir() else []
         result = do_publish_form(session, settings, svc.store, project.id, path, media)
         summary.forms.append(f"{result.form.xml_form_id} {result.version.version}")
+    summary.fieldwork = _fieldwork(settings, session, project.id)
+    return summary
+
+
+def _fieldwork(settings: Settings, session: Session, project_id: int) -> str:
+    """The synthetic registry, team and target list (once); what the demo holds."""
+    from server.assignments import queries as assignment_queries
+    from server.assignments import service as assignments
+    from server.registry.importer import do_import
+    from server.registry.regions import region_by_code
+    from server.registry.synth import write_synthetic
+
+    enumerators = []
+    for name, role in USERS:
+        user = account_queries.user_by_username(session, name)
+        # Demo never touches existing accounts: users of the same name elsewhere are left out.
+        if (
+            role == "enumerator"
+            and user
+            and account_queries.is_member(session, user.id, project_id)
+        ):
+            enumerators.append(name)
+    if not enumerators:
+        return "none (no demo enumerators in the demo project)"
+    summary = f"list {DEMO_LIST!r}, {HOUSEHOLDS_EACH} households each for {', '.join(enumerators)}"
+    if assignment_queries.target_list_by_name(session, project_id, DEMO_LIST) is not None:
+        return summary
+    if region_by_code(session, DEMO_KOTA) is None:
+        return f"none (the region table has no {DEMO_KOTA}; see VERIVALI_REGIONS_WITHIN)"
+    out = settings.data_dir / "demo-registry"
+    write_synthetic(DEMO_KOTA, DEMO_PERSONS, 7, out)
+    do_import(session, out / "dtks.csv", "dtks", rejected_path=out / "dtks.rejected.csv")
+    lead = account_queries.user_by_username(session, "koordinator1")
+    team = assignments.do_create_team(
+        session,
+        project_id,
+        DEMO_TEAM,
+        "koordinator1" if lead and lead.role == "supervisor" else None,
+    )
+    assignments.do_add_to_team(session, team, enumerators)
+    criteria = assignments.ListCriteria("dtks", kecamatan=(DEMO_KECAMATAN,))
+    target_list, _added = assignments.do_create_target_list(
+        session, project_id, DEMO_LIST, criteria
+    )
+    for name in enumerators:
+        enumerator = assignments.check_enumerator(session, name, project_id)
+        assignments.do_assign(session, target_list, enumerator, HOUSEHOLDS_EACH)
     return summary
 
 
@@ -110,7 +169,9 @@ def print_demo(summary: DemoSummary, settings: Settings) -> None:
     echo("")
     echo("Verivali demo ready / demo siap")
     echo(f"  forms: {', '.join(summary.forms) or '(none in forms/)'}")
+    echo(f"  fieldwork: {summary.fieldwork}")
     echo(f"  web:   {base}/")
+    echo(f"  QR team sheet (koordinator1): {base}/projects/{pid}/teams/sheet")
     echo("")
     echo("ODK Collect / KoboCollect — server URL with the enumerator's token (no password):")
     for username, token in summary.tokens.items():

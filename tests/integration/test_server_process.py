@@ -78,8 +78,11 @@ def test_demo_server_serves_collect_over_tcp(served) -> None:  # type: ignore[no
     transport = HttpTransport()
     try:
         phone = CollectClient(transport, token_url)
-        phone.download_all()
+        forms = {form.form_id: form for form in phone.download_all()}
         assert phone.updates() == {"kunjungan_rumah": "up to date", "verval_ruta": "up to date"}
+        # The demo's fieldwork: this enumerator's own 30 households of the synthetic registry.
+        households = forms["verval_ruta"].media_bytes["sasaran.csv"].decode().splitlines()
+        assert households[0].startswith("name,label,__version,") and len(households) == 31
         photos = {n: photo(25_000) for n in ("depan.jpg", "samping.jpg", "belakang.jpg")}
         upload = phone.submit(instance_xml(), photos)
         assert upload.status == 201
