@@ -1,11 +1,13 @@
 """Pages in a real headless Chromium (Debian's chromium driven by Playwright): the QR team
-sheet a koordinator prints. Screenshots go to the test's directory, and to
-VERIVALI_SCREENSHOT_DIR when set (docs/screenshots/ is made that way)."""
+sheet a koordinator prints, whose codes are scanned from the screenshot with zbar.
+Screenshots go to the test's directory, and to VERIVALI_SCREENSHOT_DIR when set
+(docs/screenshots/ is made that way)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +17,11 @@ from conftest import IN_CI, PASSWORD, Seed
 from test_assignments import give, make_list, set_up_field
 from werkzeug.serving import make_server
 
+from server.assignments.provisioning import unpack
 from server.models import User
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ZBARIMG = shutil.which("zbarimg")
 pytestmark = pytest.mark.browser
 if CHROMIUM is None and not IN_CI:
     pytest.skip("Debian's chromium is not installed (CI installs it)", allow_module_level=True)
@@ -59,6 +63,26 @@ def shoot(page, tmp_path: Path, name: str) -> Path:  # type: ignore[no-untyped-d
     return path
 
 
+def check_codes_scan(shot: Path, seed: Seed) -> None:
+    """Both codes in the screenshot scan (zbar, as a phone camera would) to Collect settings."""
+    if ZBARIMG is None and not IN_CI:
+        return  # zbar-tools is a CI dependency; without it locally the payload test suffices
+    done = subprocess.run(
+        [ZBARIMG or "zbarimg", "--quiet", "--raw", str(shot)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    payloads = done.stdout.split()
+    assert len(payloads) == 2, done.stderr
+    for payload in payloads:
+        settings = unpack(payload)
+        assert f"/projects/{seed.project_id}" in settings["general"]["server_url"]
+        assert "/v1/key/" in settings["general"]["server_url"]
+        assert "password" not in settings["general"]
+        assert settings["project"]["name"] == "Kota Malang"
+
+
 def test_team_sheet_in_chromium(live: str, field, seed: Seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The koordinator logs in (HTTP Digest), sees one QR card per member, and it prints."""
     make_list(field, seed, kecamatan=("357304",))
@@ -70,6 +94,7 @@ def test_team_sheet_in_chromium(live: str, field, seed: Seed, tmp_path: Path) ->
             context = browser.new_context(
                 http_credentials={"username": "koordinator1", "password": PASSWORD},
                 viewport={"width": 1000, "height": 700},
+                device_scale_factor=2,
                 locale="id-ID",
             )
             page = context.new_page()
@@ -81,10 +106,11 @@ def test_team_sheet_in_chromium(live: str, field, seed: Seed, tmp_path: Path) ->
             assert cards.nth(0).inner_text().count("rumah tangga sasaran") == 1
             assert "Siti Rahmawati" in page.inner_text("body")
             assert PASSWORD not in page.content()
-            shoot(page, tmp_path, "team_sheet.png")
+            shot = shoot(page, tmp_path, "team_sheet.png")
             page.emulate_media(media="print")
             assert page.locator("button").is_hidden()
             shoot(page, tmp_path, "team_sheet_print.png")
+            check_codes_scan(shot, seed)
             denied = browser.new_context(
                 http_credentials={"username": "pencacah1", "password": PASSWORD}
             ).new_page()
