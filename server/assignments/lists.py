@@ -83,7 +83,9 @@ def _render_members(target_id: int, people: Iterable[Any]) -> tuple[str, str, in
     ):
         if not found_head and (_is_head(relationship) or count == 1):
             head, found_head = name, _is_head(relationship)
-        cells = (person_id, name, version, target_id, count, nik, name, sex, birth)
+        # Collect drops a whole entity list update at a row without a label.
+        label = name or f"#{person_id}"
+        cells = (person_id, label, version, target_id, count, nik, name, sex, birth)
         lines.append(
             ",".join(cell(c) for c in cells) + f",{cell(relationship)},{cell(bool(dead))}\n"
         )
