@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from server import audit, problems
 from server.accounts import queries as account_queries
+from server.accounts.service import do_issue_token
 from server.assignments import queries
 from server.assignments.lists import render
 from server.assignments.models import ON_LIST, TargetList, Team, TeamMember
@@ -109,10 +110,13 @@ def team_or_404(session: Session, project_id: int, name: str) -> Team:
 def do_add_to_team(
     session: Session, team: Team, usernames: Sequence[str], actor_id: int | None = None
 ) -> int:
-    """Put enumerators in the team (moving them out of another team of the project)."""
+    """Put enumerators in the team (moving them out of another team of the project); one
+    without a token gets one, so the team sheet has a QR code for everyone."""
     added = 0
     for username in usernames:
         user = check_enumerator(session, username, team.project_id)
+        if user.token is None:
+            do_issue_token(session, user, actor_id)
         current = queries.team_of(session, team.project_id, user.id)
         if current == team.id:
             continue

@@ -311,3 +311,15 @@ def test_qr_payload_decodes_to_collect_settings() -> None:
     assert settings["general"]["form_update_mode"] == "match_exactly"
     assert "password" not in settings["general"] and "username" not in settings["general"]
     assert settings["project"]["name"] == "Kota Malang"
+
+
+def test_joining_a_team_gives_an_enumerator_a_token(field, seed: Seed) -> None:  # type: ignore[no-untyped-def]
+    """An enumerator added to a team without a token gets one, so their QR code can be printed."""
+    with field.db.transaction() as session:
+        user = accounts.do_create_user(
+            session, "pencacah4", "enumerator", field.settings.realm, project_id=seed.project_id
+        )
+        assert user.token is None
+        team = service.team_or_404(session, seed.project_id, "Tim Sukun 2")
+        service.do_add_to_team(session, team, ["pencacah4"])
+        assert user.token and len(user.token) == 64
