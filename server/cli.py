@@ -205,16 +205,21 @@ def forms() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A media file for the form (CSV, image...); repeat for several.",
 )
-def forms_publish(path: Path, project_id: int, media: tuple[Path, ...]) -> None:
+@click.option(
+    "--rules",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Rule settings (TOML); default: the .toml file beside the form, if any.",
+)
+def forms_publish(path: Path, project_id: int, media: tuple[Path, ...], rules: Path | None) -> None:
     """Convert an XLSForm (.xlsx .xls .csv .md), check it with JavaRosa and publish it."""
     from server.forms import service as forms_service
 
-    for file in (path, *media):
+    for file in (path, *media, *([rules] if rules else [])):
         if not file.is_file():
             raise CliError(f"no such file: {file}")
     with unit_of_work() as (svc, session):
         result = forms_service.do_publish_form(
-            session, svc.settings, svc.store, project_id, path, list(media)
+            session, svc.settings, svc.store, project_id, path, list(media), rules_path=rules
         )
         line = _publish_line(result)
     for warning in result.warnings:
@@ -226,7 +231,13 @@ def forms_publish(path: Path, project_id: int, media: tuple[Path, ...]) -> None:
 
 def _publish_line(result: PublishResult) -> str:
     state = (
-        "published" if result.created else "media updated" if result.media_updated else "unchanged"
+        "published"
+        if result.created
+        else "media updated"
+        if result.media_updated
+        else "rules updated"
+        if result.rules_updated
+        else "unchanged"
     )
     checked = ""
     if result.javarosa is not None:
@@ -311,8 +322,9 @@ def forms_twin(path: Path, check: bool) -> None:
 def _register_groups() -> None:
     from server.assignments.commands import assign, progress_command, teams
     from server.registry.commands import registry
+    from server.validation.commands import rules
 
-    for command in (registry, teams, assign, progress_command):
+    for command in (registry, teams, assign, progress_command, rules):
         cli.add_command(command)
 
 

@@ -166,6 +166,8 @@ class FormVersion(Base):
     binary_fields: Mapped[list[str]] = mapped_column(JSON)
     media_names: Mapped[list[str]] = mapped_column(JSON)
     warnings: Mapped[list[str]] = mapped_column(JSON)
+    # The form's rule settings file (forms/<form>.toml) as parsed and checked on publish.
+    rule_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

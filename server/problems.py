@@ -303,6 +303,12 @@ INVALID_INPUT = _p(
     "{field}: {reason}",
     "{field}: {reason}",
 )
+RULE_SETTINGS_INVALID = _p(
+    "422.5",
+    422,
+    "Pengaturan aturan {name} tidak dapat dipakai:\n{details}",
+    "The rule settings {name} cannot be used:\n{details}",
+)
 
 # 5xx: our side; the client keeps its data and retries.
 STORAGE_UNAVAILABLE = _p(

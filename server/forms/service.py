@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,7 @@ from server.assignments.lists import LIST_FILES
 from server.config import Settings
 from server.forms import queries
 from server.forms.javarosa import ValidationResult, validate_xform
+from server.forms.rule_settings import check_rule_settings, read_rule_settings, settings_beside
 from server.forms.xform import XFormError, read_facts
 from server.forms.xlsform import (
     Converted,
@@ -61,6 +63,7 @@ class PublishResult:
     version: FormVersion
     created: bool
     media_updated: bool = False
+    rules_updated: bool = False
     warnings: list[str] = field(default_factory=list)
     javarosa: ValidationResult | None = None
     missing_media: list[str] = field(default_factory=list)
@@ -122,8 +125,10 @@ def do_publish_form(
     source: Path,
     media_paths: list[Path] | None = None,
     actor_id: int | None = None,
+    rules_path: Path | None = None,
 ) -> PublishResult:
-    """Publish the XLSForm at `source` (with media files) into a project."""
+    """Publish the XLSForm at `source` (with media files and its rule settings, by default
+    the .toml file beside it) into a project."""
     if account_queries.project_by_id(session, project_id) is None:
         raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=project_id)
     converted = _convert(source)
@@ -131,6 +136,10 @@ def do_publish_form(
         facts = read_facts(converted.xml.encode("utf-8"))
     except XFormError as exc:
         raise ProblemError(problems.XLSFORM_INVALID, details=str(exc)) from None
+    rules_path = rules_path or settings_beside(source)
+    rules = read_rule_settings(rules_path) if rules_path else None
+    if rules is not None and rules_path is not None:
+        check_rule_settings(rules, facts, rules_path.name)
 
     media = [store_media(store, p, settings.max_form_upload_bytes) for p in media_paths or []]
     if converted.itemsets:
@@ -155,12 +164,19 @@ def do_publish_form(
     ]
     if form is not None and current is not None:
         if current.content_hash == content_hash:
+            changed = _set_rules(session, form, current, rules, actor_id)
             return PublishResult(
-                form, current, created=False, warnings=warnings, missing_media=missing
+                form,
+                current,
+                created=False,
+                rules_updated=changed,
+                warnings=warnings,
+                missing_media=missing,
             )
         stored = [(m.name, m.blob_sha256) for m in queries.media_of_version(session, current.id)]
         if current.content_hash == _content_hash(converted.xml, stored):
             _replace_media(session, form, current, media, content_hash, actor_id)
+            _set_rules(session, form, current, rules, actor_id)
             return PublishResult(
                 form,
                 current,
@@ -199,6 +215,7 @@ def do_publish_form(
         binary_fields=facts.binary_fields,
         media_names=facts.media_names,
         warnings=warnings,
+        rule_settings=rules,
         published_by_id=actor_id,
     )
     session.add(row)
@@ -219,6 +236,22 @@ def do_publish_form(
     return PublishResult(
         form, row, created=True, warnings=warnings, javarosa=javarosa, missing_media=missing
     )
+
+
+def _set_rules(
+    session: Session,
+    form: Form,
+    version: FormVersion,
+    rules: dict[str, Any] | None,
+    actor_id: int | None,
+) -> bool:
+    """Give the current version new rule settings (the form itself is unchanged)."""
+    if rules is None or rules == version.rule_settings:
+        return False
+    version.rule_settings = rules
+    form.updated_at = utcnow()
+    audit.record(session, actor_id, "form.rules", "form", form.id, version=version.version)
+    return True
 
 
 def _add_media(session: Session, version_id: int, media: list[MediaInput]) -> None:

@@ -33,6 +33,8 @@ class XFormFacts:
     binary_fields: list[str] = field(default_factory=list)
     media_names: list[str] = field(default_factory=list)
     encrypted: bool = False
+    # Every node of the primary instance, as a path below the root ("kk/kk_baru").
+    paths: list[str] = field(default_factory=list)
 
 
 def safe_parser() -> etree.XMLParser:
@@ -79,6 +81,7 @@ def read_facts(xml: bytes) -> XFormFacts:
     encrypted = submission is not None and bool(submission.get("base64RsaPublicKey"))
     localname = etree.QName(data).localname
     return XFormFacts(
+        paths=_instance_paths(data),
         form_id=form_id,
         version=data.get("version") or "",
         title=title or form_id,
@@ -87,3 +90,18 @@ def read_facts(xml: bytes) -> XFormFacts:
         media_names=sorted(media),
         encrypted=encrypted,
     )
+
+
+def _instance_paths(data: etree._Element) -> list[str]:
+    """Paths below the instance root of every node (a repeat's template counted once)."""
+    found: dict[str, None] = {}
+    stack = [(data, "")]
+    while stack:
+        node, prefix = stack.pop()
+        for child in node:
+            if not isinstance(child.tag, str):
+                continue
+            path = f"{prefix}/{etree.QName(child).localname}".lstrip("/")
+            found.setdefault(path, None)
+            stack.append((child, path))
+    return sorted(found)

@@ -1,0 +1,286 @@
+"""From a submitted instance to the `Visit` the rules read, by the form's field map.
+
+The instance is parsed with the same safe parser as every submission (no DTD, no entities).
+Paths in the field map are below the root (`kk/kk_baru`); repeats are read per instance, and
+every leaf is also kept by its path (`anggota[2]/status_anggota`) for rules that look at
+answers generically. Values are normalised here once (dates, booleans, codes), so rules
+compare plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from lxml import etree
+
+from server.forms.xform import safe_parser
+from server.rules.model import Member, Photo, Point, Visit
+from server.rules.settings import FieldMap
+
+YES = {"ya", "yes", "1", "true"}
+NO = {"tidak", "no", "0", "false"}
+# Registry relationship texts (DTKS, DTSEN, P3KE spell them differently) to the codes the
+# questionnaire uses: 1 head, 2 spouse, 3 child, 4 child-in-law, 5 grandchild, 6 parent or
+# parent-in-law, 7 household help, 8 other.
+RELATIONSHIPS = {
+    "KEPALA KELUARGA": "1",
+    "KEPALA RUMAH TANGGA": "1",
+    "ISTRI": "2",
+    "SUAMI": "2",
+    "ISTRI/SUAMI": "2",
+    "SUAMI/ISTRI": "2",
+    "ANAK": "3",
+    "ANAK KANDUNG": "3",
+    "ANAK TIRI": "3",
+    "ANAK ANGKAT": "3",
+    "MENANTU": "4",
+    "CUCU": "5",
+    "ORANG TUA": "6",
+    "ORANGTUA": "6",
+    "MERTUA": "6",
+    "ORANG TUA/MERTUA": "6",
+    "PEMBANTU": "7",
+    "PEMBANTU RUMAH TANGGA": "7",
+    "FAMILI LAIN": "8",
+    "LAINNYA": "8",
+}
+
+
+Files = Mapping[str, tuple[bool, int | None]]  # file name -> (received, perceptual hash)
+
+
+def _received(files: Files, name: str | None) -> bool:
+    return bool(name) and files.get(name or "", (False, None))[0]
+
+
+def _local(element: etree._Element) -> str:
+    tag = element.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _text(element: etree._Element | None) -> str | None:
+    if element is None:
+        return None
+    value = (element.text or "").strip()
+    return value or None
+
+
+def _find(node: etree._Element, path: str | None) -> etree._Element | None:
+    if not path:
+        return None
+    current: etree._Element | None = node
+    for step in path.split("/"):
+        if current is None:
+            return None
+        current = next((c for c in current if _local(c) == step), None)
+    return current
+
+
+def _value(node: etree._Element, path: str | None) -> str | None:
+    return _text(_find(node, path))
+
+
+def _all(node: etree._Element, path: str | None) -> list[etree._Element]:
+    """Every instance of a repeat at `path` (the last step repeats)."""
+    if not path:
+        return []
+    parent_path, _, name = path.rpartition("/")
+    parent = _find(node, parent_path) if parent_path else node
+    if parent is None:
+        return []
+    return [c for c in parent if _local(c) == name]
+
+
+def parse_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def parse_datetime(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def parse_bool(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    lowered = value.lower()
+    return True if lowered in YES else False if lowered in NO else None
+
+
+def parse_point(value: str | None) -> Point | None:
+    """A geopoint `lat lon [alt [accuracy]]`."""
+    if not value:
+        return None
+    try:
+        numbers = [float(part) for part in value.split()]
+    except ValueError:
+        return None
+    if len(numbers) < 2 or not (-90 <= numbers[0] <= 90 and -180 <= numbers[1] <= 180):
+        return None
+    altitude = numbers[2] if len(numbers) > 2 else None
+    accuracy = numbers[3] if len(numbers) > 3 else None
+    return Point(numbers[0], numbers[1], altitude, accuracy)
+
+
+def parse_int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def relationship_code(value: str | None) -> str | None:
+    """A relationship as the questionnaire codes it ("1".."8"), from a code or a text."""
+    if not value:
+        return None
+    cleaned = " ".join(value.upper().split())
+    if cleaned.isdigit():
+        return cleaned
+    return RELATIONSHIPS.get(cleaned, "8")
+
+
+def _leaves(root: etree._Element, repeats: frozenset[str]) -> dict[str, str]:
+    """Every answered leaf by its path, repeats numbered from 1: `anggota[2]/nik_benar`."""
+    found: dict[str, str] = {}
+
+    def walk(node: etree._Element, prefix: str) -> None:
+        counts: dict[str, int] = {}
+        for child in node:
+            name = _local(child)
+            if not name or (name == "meta" and not prefix):
+                continue
+            path = f"{prefix}/{name}" if prefix else name
+            if path in repeats:
+                counts[name] = counts.get(name, 0) + 1
+                path = f"{path}[{counts[name]}]"
+            if len(child):
+                walk(child, path)
+            elif child.text and child.text.strip():
+                found[path] = child.text.strip()
+
+    walk(root, "")
+    return found
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the server knows about the submission beyond its XML."""
+
+    submission_id: int
+    instance_id: str = ""
+    enumerator_id: int | None = None
+    form_version: str = ""
+    current_form_version: str = ""
+    received: datetime | None = None
+    files: Files = field(default_factory=dict)
+
+
+def _photo(field: str, name: str | None, files: Files) -> Photo:
+    received, phash = files.get(name, (False, None)) if name else (False, None)
+    return Photo(field, name, received, phash)
+
+
+def _roster(
+    root: etree._Element, fields: Mapping[str, str], files: Mapping[str, tuple[bool, int | None]]
+) -> list[Member]:
+    members = []
+    for index, row in enumerate(_all(root, fields.get("repeat")), start=1):
+        path = f"{fields['repeat']}[{index}]"
+        registry_nik = _value(row, fields.get("registry_nik"))
+        corrected = _value(row, fields.get("nik"))
+        same = parse_bool(_value(row, fields.get("nik_same")))
+        document = _value(row, fields.get("death_document"))
+        id_photo = _value(row, fields.get("id_photo"))
+        members.append(
+            Member(
+                path=path,
+                nik=corrected or registry_nik,
+                name=_value(row, fields.get("name")),
+                sex=_value(row, fields.get("sex")),
+                birth_date=parse_date(_value(row, fields.get("birth_date"))),
+                relationship=relationship_code(_value(row, fields.get("relationship"))),
+                status=_value(row, fields.get("status")),
+                death_date=parse_date(_value(row, fields.get("death_date"))),
+                death_document=_received(files, document),
+                nik_corrected=bool(corrected) and (same is False or not registry_nik),
+                id_photo=_received(files, id_photo),
+                registry_key=_value(row, fields.get("key")),
+                registry_nik=registry_nik,
+                registry_dead=parse_bool(_value(row, fields.get("registry_dead"))) is True,
+            )
+        )
+    return members
+
+
+def _new_members(
+    root: etree._Element, fields: Mapping[str, str], files: Mapping[str, tuple[bool, int | None]]
+) -> list[Member]:
+    members = []
+    for index, row in enumerate(_all(root, fields.get("repeat")), start=1):
+        id_photo = _value(row, fields.get("id_photo"))
+        members.append(
+            Member(
+                path=f"{fields['repeat']}[{index}]",
+                nik=_value(row, fields.get("nik")),
+                name=_value(row, fields.get("name")),
+                sex=_value(row, fields.get("sex")),
+                birth_date=parse_date(_value(row, fields.get("birth_date"))),
+                relationship=relationship_code(_value(row, fields.get("relationship"))),
+                status="baru",
+                id_photo=_received(files, id_photo),
+                new=True,
+            )
+        )
+    return members
+
+
+def visit_from_instance(xml: bytes, fields: FieldMap, received: Received) -> Visit:
+    """The rules' view of one stored instance."""
+    root = etree.fromstring(xml, safe_parser())
+    plain = fields.visit
+    repeats = (fields.roster.get("repeat"), fields.new_members.get("repeat"))
+    files = dict(received.files or {})
+    photos = [_photo(path, _value(root, path), files) for path in fields.house_photos]
+    kk_photo = _value(root, plain.get("kk_photo"))
+    assets = _value(root, plain.get("assets"))
+    return Visit(
+        submission_id=received.submission_id,
+        instance_id=received.instance_id,
+        enumerator_id=received.enumerator_id,
+        form_version=(root.get("version") or "").strip(),
+        current_form_version=received.current_form_version,
+        target_key=_value(root, plain.get("target")),
+        visit_type=_value(root, plain.get("visit_type")),
+        outcome=_value(root, plain.get("outcome")),
+        consent=parse_bool(_value(root, plain.get("consent"))),
+        kk=_value(root, plain.get("kk")),
+        kk_corrected=parse_bool(_value(root, plain.get("kk_same"))) is False,
+        kk_photo=_received(files, kk_photo),
+        village_code=_value(root, plain.get("village")),
+        household_size=parse_int(_value(root, plain.get("household_size"))),
+        members=(
+            *_roster(root, fields.roster, files),
+            *_new_members(root, fields.new_members, files),
+        ),
+        photos=tuple(photos),
+        location=parse_point(_value(root, plain.get("location"))),
+        started=parse_datetime(_value(root, plain.get("started"))),
+        ended=parse_datetime(_value(root, plain.get("ended"))),
+        received=received.received,
+        informant=_value(root, plain.get("informant")),
+        verdict=_value(root, plain.get("verdict")),
+        verdict_reason=_value(root, plain.get("verdict_reason")),
+        assets=frozenset(assets.split()) if assets else frozenset(),
+        answers=_leaves(root, frozenset(r for r in repeats if r)),
+    )
