@@ -48,3 +48,55 @@ def rules_list(markdown: bool) -> None:
     for spec in specs:
         thresholds = ",".join(f"{k}={v}" for k, v in spec.thresholds.items())
         click.echo(f"{spec.id}\t{spec.severity}\t{spec.title_en}\t{thresholds}")
+
+
+@rules.command("run")
+@click.argument("submission_ids", nargs=-1, type=int, required=True)
+def rules_run(submission_ids: tuple[int, ...]) -> None:
+    """Check submissions now; print ID<TAB>review state<TAB>rules that fired."""
+    from server.cli_base import unit_of_work
+    from server.validation.service import do_evaluate
+
+    lines = []
+    with unit_of_work() as (svc, session):
+        for submission_id in submission_ids:
+            result = do_evaluate(session, svc.store, submission_id)
+            if result is None:
+                lines.append(f"{submission_id}\t-\t(no such submission, or its form has no rules)")
+                continue
+            fired = ",".join(sorted({flag.rule for flag in result.flags})) or "-"
+            lines.append(f"{submission_id}\t{result.review_state}\t{fired}")
+    for line in lines:
+        click.echo(line)
+
+
+@rules.command("rerun")
+@click.option("--form", "form_id", help="Only this form's submissions (its form ID).")
+@click.option("--all", "everything", is_flag=True, help="Every form's submissions.")
+@click.option("--batch", type=int, default=200, show_default=True, help="Submissions per commit.")
+def rules_rerun(form_id: str | None, everything: bool, batch: int) -> None:
+    """Check submissions again (after new settings or a registry import), with progress."""
+    import sys
+
+    from server.cli_base import CliError, unit_of_work
+    from server.validation import queries
+    from server.validation.service import do_evaluate
+
+    if not (form_id or everything) or (form_id and everything):
+        raise CliError("name one form with --form, or use --all")
+    with unit_of_work() as (_svc, session):
+        ids = queries.submission_ids(session, form_id)
+    counts: dict[str, int] = {}
+    bar = click.progressbar(
+        length=len(ids), label="checking", file=sys.stderr, hidden=not sys.stderr.isatty()
+    )
+    with bar:
+        for start in range(0, len(ids), max(batch, 1)):
+            with unit_of_work() as (svc, session):
+                for submission_id in ids[start : start + batch]:
+                    result = do_evaluate(session, svc.store, submission_id)
+                    state = result.review_state if result else "skipped"
+                    counts[state] = counts.get(state, 0) + 1
+            bar.update(len(ids[start : start + batch]))
+    summary = "  ".join(f"{state}: {n:,}" for state, n in sorted(counts.items()))
+    click.echo(f"checked {len(ids):,} submissions  {summary}".rstrip())

@@ -1,0 +1,59 @@
+"""Perceptual hashes of submitted photos (a 64-bit difference hash, "dHash").
+
+The photo is reduced to 9×8 grey pixels and each bit says whether a pixel is brighter than
+its right neighbour, so the same picture re-saved, resized or slightly recompressed keeps
+nearly the same bits while different pictures differ in about half of them. Files are read
+with Pillow's decompression-bomb limit lowered to what a phone camera makes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+# A 48-megapixel phone photo is 48 M pixels; anything far beyond is refused unread.
+MAX_PIXELS = 100_000_000
+# Multi-index hashing: hashes within 6 bits share at least one of 7 chunks exactly.
+CHUNKS = ((0, 9), (9, 18), (18, 27), (27, 36), (36, 45), (45, 54), (54, 64))
+
+
+def dhash(path: Path) -> int | None:
+    """The unsigned 64-bit dHash of an image file, or None if it is not a readable image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    return None
+                image.draft("L", (64, 64))  # JPEG: decode at a fraction of the size
+                small = image.convert("L").resize((9, 8), Image.Resampling.BILINEAR)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning):  # fmt: skip
+        return None
+    pixels = small.tobytes()  # one byte per grey pixel, row by row
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            left, right = pixels[row * 9 + col], pixels[row * 9 + col + 1]
+            bits = (bits << 1) | (1 if left > right else 0)
+    return bits
+
+
+def signed(value: int) -> int:
+    """A 64-bit hash as a signed integer (PostgreSQL BIGINT)."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def unsigned(value: int) -> int:
+    return value & ((1 << 64) - 1)
+
+
+def chunk_keys(value: int) -> list[str]:
+    """The hash's 7 chunks as lookup keys ("3:417"): near-duplicates share at least one."""
+    value = unsigned(value)
+    return [
+        f"{i}:{(value >> start) & ((1 << (end - start)) - 1)}"
+        for i, (start, end) in enumerate(CHUNKS)
+    ]

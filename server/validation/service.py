@@ -1,0 +1,270 @@
+"""Checking one submission: load its facts, run the rules, store the flags, set the review
+state, and leave the keys by which later submissions find it as a peer.
+
+`do_evaluate` is idempotent: running it again replaces the submission's flags and keys, so
+a job may run twice (a worker restarted half-way) without leaving doubles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from server.registry.identity import check_nik
+from server.registry.matching import match
+from server.registry.names import name_key
+from server.registry.scoring import PersonFacts
+from server.rules.catalog import evaluate
+from server.rules.engine import worst
+from server.rules.model import Facts, Flag, Match, Member, Peer, Point, RegistryPerson, Visit
+from server.rules.settings import parse_settings
+from server.storage import BlobStore
+from server.validation import queries
+from server.validation.facts import Files, Received, visit_from_instance
+from server.validation.photos import chunk_keys, dhash, signed, unsigned
+
+PEER_LIMIT = 200
+# Review states a human has not decided yet: only these follow the flags.
+MACHINE_STATES = ("received", "hasIssues")
+PROGRAMME_FALSE = {"", "0", "tidak", "no", "false", "n", "t"}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one run found."""
+
+    submission_id: int
+    flags: list[Flag]
+    review_state: str
+    peers: list[int]
+
+
+def _files(session: Session, store: BlobStore, version_id: int) -> Files:
+    """Each expected attachment: received or not, and its photo hash (computed once)."""
+    attached = queries.attachments(session, version_id)
+    blobs = [blob for _name, blob in attached if blob]
+    known = queries.photo_hashes(session, blobs)
+    computed = {blob: _hash(store.path(blob)) for blob in blobs if blob not in known}
+    if computed:
+        stored = {blob: signed(h) if h is not None else None for blob, h in computed.items()}
+        queries.add_photo_hashes(session, stored)
+        known.update(stored)
+    files: dict[str, tuple[bool, int | None]] = {}
+    for name, blob in attached:
+        value = known.get(blob) if blob else None
+        files[name] = (blob is not None, unsigned(value) if value is not None else None)
+    return files
+
+
+def _hash(path: Path) -> int | None:
+    return dhash(path) if path.exists() else None
+
+
+def _matches(session: Session, visit: Visit, village: str | None, today: date) -> list[Match]:
+    found = []
+    people = [m for m in visit.members if m.nik or m.name]
+    holders = queries.persons_by_nik(session, [m.nik for m in people if m.nik])
+    for member in people:
+        ranked = match(
+            session,
+            PersonFacts(
+                nik=member.nik,
+                name=member.name or "",
+                birth_date=member.birth_date,
+                sex=member.sex if member.sex in ("L", "P") else None,  # type: ignore[arg-type]
+                village_code=village,
+                kk=visit.kk or visit.registry_kk,
+            ),
+            limit=1,
+            today=today,
+        )
+        best = ranked[0] if ranked else None
+        person = None
+        if best is not None:
+            candidate = best.candidate
+            person = RegistryPerson(
+                key=str(candidate.person_id),
+                source=candidate.source,
+                nik=candidate.facts.nik,
+                name=candidate.facts.name,
+                birth_date=candidate.facts.birth_date,
+                sex=candidate.facts.sex,
+                dead=candidate.dead,
+                household_key=str(candidate.household_id) if candidate.household_id else None,
+            )
+        found.append(
+            Match(
+                member_path=member.path,
+                person=person,
+                score=best.score if best else 0.0,
+                band=str(best.band) if best else "no_match",
+                reasons=tuple(r.code for r in best.reasons) if best else (),
+                found_by=tuple(best.found_by) if best else (),
+                same_nik_keys=tuple(holders.get(member.nik or "", ())),
+            )
+        )
+    padan = queries.padan(session, [int(m.person.key) for m in found if m.person])
+    return [
+        Match(
+            m.member_path,
+            RegistryPerson(**{**m.person.__dict__, "padan": padan.get(int(m.person.key))})
+            if m.person
+            else None,
+            m.score,
+            m.band,
+            m.reasons,
+            m.found_by,
+            m.same_nik_keys,
+        )
+        for m in found
+    ]
+
+
+def _keys(visit: Visit, village: str | None) -> list[tuple[str, str]]:
+    """The values by which other submissions find this one."""
+    keys: list[tuple[str, str]] = []
+    for member in visit.people():
+        if member.nik:
+            keys.append(("nik", member.nik))
+        if member.name and member.birth_date:
+            keys.append(("name_birth", f"{name_key(member.name)}|{member.birth_date.isoformat()}"))
+    kk = visit.kk or visit.registry_kk
+    if kk:
+        keys.append(("kk", kk))
+    if visit.target_key:
+        keys.append(("target", visit.target_key))
+    if village:
+        keys.append(("village", village))
+    for photo in visit.photos:
+        if photo.phash is not None:
+            keys.append(("phash", str(photo.phash)))
+            keys.extend(("ph", chunk) for chunk in chunk_keys(photo.phash))
+    if visit.location is not None:
+        keys.append(("point", f"{visit.location.lat:.6f},{visit.location.lon:.6f}"))
+    return keys
+
+
+def _peer(submission_id: int, submitter: int | None, keys: list[tuple[str, str]]) -> Peer:
+    values: dict[str, list[str]] = {}
+    for kind, value in keys:
+        values.setdefault(kind, []).append(value)
+    name_birth = set()
+    for item in values.get("name_birth", []):
+        name, _, born = item.partition("|")
+        try:
+            name_birth.add((name, date.fromisoformat(born)))
+        except ValueError:
+            continue
+    point = None
+    if values.get("point"):
+        lat, _, lon = values["point"][0].partition(",")
+        point = Point(float(lat), float(lon))
+    village = _first(values, "village")
+    return Peer(
+        submission_id=submission_id,
+        enumerator_id=submitter,
+        target_key=_first(values, "target"),
+        niks=frozenset(values.get("nik", [])),
+        kk=_first(values, "kk"),
+        name_birth=frozenset(name_birth),
+        kecamatan=village[:6] if village else None,
+        phashes=frozenset(int(v) for v in values.get("phash", [])),
+        location=point,
+        household_keys=frozenset(values.get("target", [])),
+    )
+
+
+def _first(values: dict[str, list[str]], kind: str) -> str | None:
+    found = values.get(kind)
+    return found[0] if found else None
+
+
+def _target_key(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) <= 12 else None
+
+
+def do_evaluate(
+    session: Session, store: BlobStore, submission_id: int, today: date | None = None
+) -> Evaluation | None:
+    """Check one submission; None when it is gone or its form has no rule settings."""
+    found = queries.stored(session, submission_id)
+    if found is None or found.rule_settings is None:
+        return None
+    settings = parse_settings(found.rule_settings)
+    files = _files(session, store, found.version_id)
+    visit = visit_from_instance(
+        found.xml,
+        settings.fields,
+        Received(
+            submission_id=found.submission_id,
+            instance_id=found.instance_id,
+            enumerator_id=found.submitter_id,
+            form_version=found.form_version,
+            current_form_version=found.current_form_version,
+            received=found.received,
+            files=files,
+        ),
+    )
+    today = today or found.received.date()
+    key = _target_key(visit.target_key)
+    target = queries.target(session, found.project_id, key) if key is not None else None
+    household_kk = target.kk if target else None
+    members = tuple(_with_birth_date(m) for m in visit.members)
+    visit = Visit(
+        **{
+            **visit.__dict__,
+            "members": members,
+            "target_known": target is not None,
+            "target_on_own_list": target is not None
+            and target.assignee_id is not None
+            and target.assignee_id == found.submitter_id,
+            "assigned_village": target.village_code if target else None,
+            "registry_kk": household_kk,
+        }
+    )
+    village = visit.village_code if visit.visit_type == "usulan_baru" else visit.assigned_village
+    keys = _keys(visit, village)
+    queries.replace_keys(session, submission_id, found.form_id, keys)
+    sharing = [k for k in keys if k[0] in ("nik", "kk", "name_birth", "ph")]
+    peers = queries.peer_ids(session, submission_id, found.form_id, sharing, PEER_LIMIT)
+    if found.submitter_id is not None:
+        near = queries.same_submitter(session, found.form_id, found.submitter_id, submission_id)
+        peers = sorted(set(peers) | set(near[:PEER_LIMIT]))
+    peer_keys = queries.keys_of(session, peers)
+    owners = queries.submitters(session, peers)
+    facts = Facts(
+        visit=visit,
+        matches=tuple(_matches(session, visit, village, today)),
+        household_desil=target.desil if target else None,
+        household_programmes=frozenset(
+            name
+            for name, value in (target.programmes if target else {}).items()
+            if str(value).strip().lower() not in PROGRAMME_FALSE
+        ),
+        peers=tuple(_peer(p, owners.get(p), peer_keys.get(p, [])) for p in peers),
+        enumerator_villages=queries.assigned_villages(session, found.project_id, found.submitter_id)
+        if found.submitter_id is not None
+        else frozenset(),
+        today=today,
+    )
+    flags = evaluate(facts, settings.rules)
+    queries.replace_flags(session, submission_id, found.version_id, [f.as_json() for f in flags])
+    state = found.review_state
+    if state in MACHINE_STATES:
+        severity = worst(flags)
+        state = "hasIssues" if severity is not None and severity.rank >= 2 else "received"
+        if state != found.review_state:
+            queries.set_review_state(session, submission_id, state)
+    return Evaluation(submission_id, flags, state, peers)
+
+
+def _with_birth_date(member: Member) -> Member:
+    """A member's birth date from the NIK when neither the list nor the form gave one (for
+    the age checks; V07 compares only dates the field reported)."""
+    if member.birth_date is not None or not member.nik:
+        return member
+    born = check_nik(member.nik).birth_date
+    return Member(**{**member.__dict__, "birth_date": born}) if born else member
