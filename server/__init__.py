@@ -81,4 +81,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(assignments_bp)
     app.register_blueprint(openrosa_bp)
     logging.getLogger("server").setLevel(logging.INFO)
+    if settings.inprocess_worker and not settings.redis_url:
+        from server.validation.jobs import Worker
+
+        worker = Worker(svc)
+        worker.start()
+        app.extensions["verivali_worker"] = worker
     return app

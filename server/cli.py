@@ -83,6 +83,7 @@ def worker(burst: bool) -> None:
     from rq import Worker
     from rq.serializers import JSONSerializer
 
+    import server.validation.jobs  # noqa: F401 - registers the validation job
     from server.jobs import RqQueue
 
     settings = load_cli_settings()

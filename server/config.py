@@ -70,6 +70,8 @@ class Settings:
     timezone: str = "Asia/Jakarta"
     # Load only this part of the region table (an undotted code such as "35"); "" = all.
     regions_within: str = ""
+    # Without Redis, each server process checks queued submissions in a thread of its own.
+    inprocess_worker: bool = True
 
     @property
     def blob_dir(self) -> Path:
@@ -140,4 +142,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         threads=_int(env, "VERIVALI_THREADS", 4, minimum=1),
         timezone=env.get("VERIVALI_TIMEZONE") or "Asia/Jakarta",
         regions_within=_region_prefix(env.get("VERIVALI_REGIONS_WITHIN") or ""),
+        inprocess_worker=_bool(env, "VERIVALI_INPROCESS_WORKER", True),
     )

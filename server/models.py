@@ -201,6 +201,9 @@ class Submission(Base):
         ForeignKey("submission_versions.id", use_alter=True, name="fk_submissions_current")
     )
     review_state: Mapped[str] = mapped_column(String(16), default="received")
+    # True while the review state is the rules' decision (flags, or an automatic approval);
+    # a person's decision sets it False and the rules leave the state alone from then on.
+    review_by_rules: Mapped[bool] = mapped_column(Boolean, default=True)
     submitter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -96,6 +96,8 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
         "VERIVALI_DATABASE_URL": database_url,
         "VERIVALI_SECRET_KEY": "test-secret",
         "VERIVALI_JAVA_VALIDATE": "false",
+        # Tests run queued checks themselves (validation.jobs.drain), never in a thread.
+        "VERIVALI_INPROCESS_WORKER": "false",
     }
     return load_settings(env).with_overrides(**overrides)
 

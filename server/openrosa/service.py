@@ -37,6 +37,7 @@ from server.openrosa.envelope import Envelope
 from server.openrosa.queries import StoredAttachment, StoredVersion
 from server.problems import ProblemError
 from server.storage import BlobInfo, BlobStore, HashingFile
+from server.validation.jobs import enqueue as enqueue_check
 
 _PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -113,6 +114,8 @@ class Receipt:
     submission_id: int
     version_id: int
     missing: list[str] = field(default_factory=list)
+    # The validation job queued by this request, to be announced after the commit.
+    job_id: int | None = None
 
     @property
     def status(self) -> int:
@@ -308,7 +311,8 @@ def do_receive_submission(
         form_version_id=form.version_id,
         missing=len(missing),
     )
-    return Receipt(outcome, submission_id, version_id, missing)
+    job_id = None if incoming.incomplete else enqueue_check(session, submission_id, "submitted")
+    return Receipt(outcome, submission_id, version_id, missing, job_id)
 
 
 def _insert_new(insert: Callable[..., int], session: Session, **values: object) -> int:
@@ -376,7 +380,8 @@ def _add_parts(
             now,
         )
     queries.insert_attachments(session, new_rows)
-    if not incoming.incomplete and not stored.complete:
+    completed = not incoming.incomplete and not stored.complete
+    if completed:
         queries.mark_complete(session, stored.version_id)
     missing = [name for name, row in rows.items() if row.blob_sha256 is None]
     missing += [row["name"] for row in new_rows if row["blob_sha256"] is None]
@@ -392,4 +397,8 @@ def _add_parts(
             missing=len(missing),
         )
     outcome = Outcome.PART_ADDED if added else Outcome.DUPLICATE
-    return Receipt(outcome, stored.submission_id, stored.version_id, missing)
+    # Checked once the upload is whole; late photos of a whole upload are checked again.
+    job_id = None
+    if completed or (added and stored.complete and stored.is_current):
+        job_id = enqueue_check(session, stored.submission_id, "submitted")
+    return Receipt(outcome, stored.submission_id, stored.version_id, missing, job_id)

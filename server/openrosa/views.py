@@ -35,6 +35,7 @@ from server.openrosa.protocol import (
 from server.openrosa.service import Incoming, UploadedPart, do_receive_submission, plain_part_name
 from server.problems import ProblemError
 from server.services import read_session, services, session
+from server.validation import jobs as validation_jobs
 
 bp = Blueprint("openrosa", __name__)
 # Room for multipart framing around files that fill X-OpenRosa-Accept-Content-Length.
@@ -300,6 +301,7 @@ def submission(scope: Scope) -> Response:
     envelope = incoming.envelope
     form = _form_for_submission(project_ids, envelope.form_id, envelope.version)
     receipt = do_receive_submission(session(), services().store, form, actor.user_id, incoming)
+    validation_jobs.notify(session(), services(), receipt.job_id)
     return xml_response(message_body(receipt.message(), nature="submit_success"), receipt.status)
 
 

@@ -86,8 +86,9 @@ class FormSettings:
 
     fields: FieldMap = field(default_factory=FieldMap)
     rules: RuleSettings = field(default_factory=RuleSettings)
-    # Clean submissions: approve them all, or put this share in the review queue at random.
-    auto_approve: bool = False
+    # Clean submissions are approved automatically, except this share held for review at
+    # random; with auto_approve false every clean submission waits for a koordinator.
+    auto_approve: bool = True
     sample_rate: float = 0.10
 
 
@@ -184,17 +185,17 @@ def parse_settings(data: Mapping[str, Any]) -> FormSettings:
     fields = _fields(data.get("fields"), problems)
     rules = _rules(data.get("rules"), problems)
     review = data.get("review") or {}
-    auto_approve, sample_rate = False, 0.10
+    auto_approve, sample_rate = True, 0.10
     if not isinstance(review, Mapping):
         problems.append("review: expected a table")
     else:
         for key in review:
             if key not in {"auto_approve", "sample_rate"}:
                 problems.append(f"review.{key}: unknown; use auto_approve or sample_rate")
-        auto_approve = review.get("auto_approve", False)
+        auto_approve = review.get("auto_approve", True)
         if not isinstance(auto_approve, bool):
             problems.append("review.auto_approve: expected true or false")
-            auto_approve = False
+            auto_approve = True
         sample_rate = review.get("sample_rate", 0.10)
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float):
             problems.append("review.sample_rate: expected a number between 0 and 1")

@@ -29,6 +29,7 @@ class Stored:
     project_id: int
     submitter_id: int | None
     review_state: str
+    review_by_rules: bool
     instance_id: str
     xml: bytes
     received: datetime
@@ -48,6 +49,7 @@ def stored(session: Session, submission_id: int) -> Stored | None:
             Form.project_id,
             Submission.submitter_id,
             Submission.review_state,
+            Submission.review_by_rules,
             Submission.instance_id,
             SubmissionVersion.xml,
             SubmissionVersion.created_at,
@@ -255,8 +257,11 @@ def flags_of(session: Session, submission_id: int) -> list[StoredFlag]:
 
 
 def set_review_state(session: Session, submission_id: int, state: str) -> None:
+    """The rules' decision (it stays theirs until a person decides)."""
     session.execute(
-        update(Submission).where(Submission.id == submission_id).values(review_state=state)
+        update(Submission)
+        .where(Submission.id == submission_id)
+        .values(review_state=state, review_by_rules=True)
     )
 
 

@@ -7,19 +7,31 @@ a job may run twice (a worker restarted half-way) without leaving doubles.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from server import audit
 from server.registry.identity import check_nik
 from server.registry.matching import match
 from server.registry.names import name_key
 from server.registry.scoring import PersonFacts
 from server.rules.catalog import evaluate
 from server.rules.engine import worst
-from server.rules.model import Facts, Flag, Match, Member, Peer, Point, RegistryPerson, Visit
+from server.rules.model import (
+    Facts,
+    Flag,
+    Match,
+    Member,
+    Peer,
+    Point,
+    RegistryPerson,
+    Severity,
+    Visit,
+)
 from server.rules.settings import parse_settings
 from server.storage import BlobStore
 from server.validation import queries
@@ -27,8 +39,9 @@ from server.validation.facts import Files, Received, visit_from_instance
 from server.validation.photos import chunk_keys, dhash, signed, unsigned
 
 PEER_LIMIT = 200
-# Review states a human has not decided yet: only these follow the flags.
-MACHINE_STATES = ("received", "hasIssues")
+# Review states the rules may set or change (while `review_by_rules`): a person's approval
+# or rejection is never undone by a later check.
+MACHINE_STATES = ("received", "hasIssues", "edited", "approved")
 PROGRAMME_FALSE = {"", "0", "tidak", "no", "false", "n", "t"}
 
 
@@ -253,12 +266,32 @@ def do_evaluate(
     flags = evaluate(facts, settings.rules)
     queries.replace_flags(session, submission_id, found.version_id, [f.as_json() for f in flags])
     state = found.review_state
-    if state in MACHINE_STATES:
-        severity = worst(flags)
-        state = "hasIssues" if severity is not None and severity.rank >= 2 else "received"
+    if found.review_by_rules and state in MACHINE_STATES:
+        state = review_state(flags, settings.auto_approve, settings.sample_rate, found.instance_id)
         if state != found.review_state:
             queries.set_review_state(session, submission_id, state)
+            audit.record(
+                session, None, "submission.review", "submission", submission_id, state=state
+            )
     return Evaluation(submission_id, flags, state, peers)
+
+
+def sampled(instance_id: str, rate: float) -> bool:
+    """Whether a clean submission is held for review: a stable draw from its instanceID, so
+    checking it again never changes the answer."""
+    draw = int(hashlib.sha256(instance_id.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+    return draw < rate
+
+
+def review_state(flags: list[Flag], auto_approve: bool, rate: float, instance_id: str) -> str:
+    """BLOCK or HIGH: the koordinator's queue (hasIssues). Otherwise (MED, LOW or none):
+    approved automatically when the form allows it, except a random share held for review."""
+    severity = worst(flags)
+    if severity is not None and severity.rank >= Severity.HIGH.rank:
+        return "hasIssues"
+    if auto_approve and not sampled(instance_id, rate):
+        return "approved"
+    return "received"
 
 
 def _with_birth_date(member: Member) -> Member:

@@ -1,0 +1,235 @@
+"""The validation pipeline: a submission queues its check in its own transaction, the answer
+to Collect does not wait for it, and a worker (the in-process thread, or a real rq worker on
+Redis) runs it, retries it on failure, and queues the peers of a duplicate."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from collect import CollectClient, WsgiTransport
+from conftest import PASSWORD, REDIS_URL, ROOT, Seed, make_settings, publish
+from sqlalchemy import select
+
+from server import create_app
+from server.accounts import service as accounts
+from server.validation import jobs
+from server.validation.models import StoredFlag, ValidationJob
+
+FORM = """
+| settings |
+| | form_title | form_id | version |
+| | Uji aturan | uji_aturan | 2026112301 |
+
+| survey |
+| | type | name | label |
+| | text | sasaran | Sasaran |
+| | select_one hasil | hasil | Hasil |
+| | text | kk | No. KK |
+| | geopoint | lokasi | Lokasi |
+
+| choices |
+| | list_name | name | label |
+| | hasil | ditemukan | Ditemukan |
+"""
+RULES = """
+[fields]
+target = "sasaran"
+outcome = "hasil"
+kk = "kk"
+location = "lokasi"
+
+[rules]
+disabled = ["V13", "V19", "V27", "V35", "V36"]
+"""
+KK = "3573042001200005"
+
+
+def publish_form(svc, project_id: int, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    form = tmp_path / "uji_aturan.md"
+    form.write_text(FORM)
+    form.with_suffix(".toml").write_text(RULES)
+    publish(svc, project_id, form)
+
+
+def instance(kk: str = KK, location: str = "") -> bytes:
+    return (
+        f'<data id="uji_aturan" version="2026112301"><sasaran/><hasil>ditemukan</hasil>'
+        f"<kk>{kk}</kk><lokasi>{location}</lokasi>"
+        f"<meta><instanceID>uuid:{uuid.uuid4()}</instanceID></meta></data>"
+    ).encode()
+
+
+@pytest.fixture
+def ready(svc, seed: Seed, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The test form with its rule settings in the seeded project."""
+    publish_form(svc, seed.project_id, tmp_path)
+    return svc
+
+
+def job_states(svc) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    with svc.db.sessions() as session:
+        rows = session.execute(
+            select(ValidationJob.reason, ValidationJob.state).order_by(ValidationJob.id)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+def flag_rules(svc, submission_id: int) -> list[str]:  # type: ignore[no-untyped-def]
+    with svc.db.sessions() as session:
+        query = select(StoredFlag.rule).where(StoredFlag.submission_id == submission_id)
+        return sorted(session.scalars(query))
+
+
+def test_the_answer_does_not_wait_for_the_check(ready, collect_token: CollectClient) -> None:  # type: ignore[no-untyped-def]
+    """Collect's 201 leaves a queued job; a worker run stores the flags and the state."""
+    assert collect_token.submit(instance()).status == 201
+    assert job_states(ready) == [("submitted", "queued")]
+    assert flag_rules(ready, 1) == []
+    assert jobs.drain(ready) == 1
+    assert job_states(ready) == [("submitted", "done")]
+    assert flag_rules(ready, 1) == ["V31"]  # no location
+
+
+def test_duplicate_kk_flags_both_through_a_peer_job(ready, collect_token: CollectClient) -> None:  # type: ignore[no-untyped-def]
+    """The second of two households with one KK flags itself and queues the first again."""
+    here = "-7.98 112.62 450 5"
+    collect_token.submit(instance(location=here))
+    jobs.drain(ready)
+    assert flag_rules(ready, 1) == []
+    collect_token.submit(instance(location="-7.90 112.70 450 5"))
+    jobs.drain(ready)
+    assert job_states(ready) == [
+        ("submitted", "done"),
+        ("submitted", "done"),
+        ("peer", "done"),
+    ]
+    assert flag_rules(ready, 1) == ["V22"] and flag_rules(ready, 2) == ["V22"]
+
+
+def test_a_failing_check_is_retried_then_recorded(  # type: ignore[no-untyped-def]
+    ready, collect_token: CollectClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check that raises is tried MAX_ATTEMPTS times, then kept as failed with the error."""
+    from server.validation import service
+
+    def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("registry unavailable")
+
+    monkeypatch.setattr(service, "do_evaluate", broken)
+    collect_token.submit(instance())
+    assert jobs.drain(ready) == jobs.MAX_ATTEMPTS
+    with ready.db.sessions() as session:
+        job = session.scalars(select(ValidationJob)).one()
+        assert (job.state, job.attempts, job.error) == ("failed", 3, "RuntimeError")
+
+
+def test_jobs_left_running_by_a_dead_process_are_queued_again(ready, collect_token) -> None:  # type: ignore[no-untyped-def]
+    """A job claimed long ago and never finished goes back to the queue when a worker starts."""
+    collect_token.submit(instance())
+    with ready.db.transaction() as session:
+        claimed = jobs.claim(session)
+        assert claimed is not None
+        job = session.get(ValidationJob, claimed[0])
+        assert job is not None
+        job.started_at = job.started_at - jobs.STALE_AFTER * 2  # type: ignore[operator]
+    with ready.db.transaction() as session:
+        assert jobs.requeue_stale(session) == 1
+    assert jobs.drain(ready) == 1 and job_states(ready) == [("submitted", "done")]
+
+
+def test_the_in_process_worker_checks_in_the_background(  # type: ignore[no-untyped-def]
+    tmp_path: Path, database_url: str
+) -> None:
+    """With no Redis, a thread of the server process runs the queue as submissions arrive."""
+    settings = make_settings(tmp_path, database_url, inprocess_worker=True)
+    build = create_app(make_settings(tmp_path, database_url))  # `verivali init` first
+    build.extensions["verivali"].db.create_all()
+    build.extensions["verivali"].db.dispose()
+    app = create_app(settings)
+    svc = app.extensions["verivali"]
+    try:
+        with svc.db.transaction() as session:
+            project = accounts.do_create_project(session, "Kota Malang")
+            user = accounts.do_create_user(
+                session, "pencacah1", "enumerator", settings.realm, PASSWORD, project.id
+            )
+            token = accounts.do_issue_token(session, user)
+            project_id = project.id
+        publish_form(svc, project_id, tmp_path)
+        client = CollectClient(
+            WsgiTransport(app), f"http://localhost/v1/key/{token}/projects/{project_id}"
+        )
+        assert client.submit(instance()).status == 201
+        deadline = time.monotonic() + 20
+        while job_states(svc) != [("submitted", "done")] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert job_states(svc) == [("submitted", "done")]
+        assert flag_rules(svc, 1) == ["V31"]
+    finally:
+        app.extensions["verivali_worker"].stop()
+        app.extensions["verivali_worker"].join(timeout=10)
+        svc.db.dispose()
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="VERIVALI_TEST_REDIS_URL not set (CI always sets it)")
+def test_a_real_rq_worker_checks_submissions(tmp_path: Path, database_url: str) -> None:
+    """Through Redis `verivali worker` stores the flags; `rules rerun` replaces, never doubles."""
+    from redis import Redis
+
+    Redis.from_url(REDIS_URL).delete("rq:queue:verivali")
+    settings = make_settings(tmp_path, database_url, redis_url=REDIS_URL)
+    app = create_app(settings)
+    svc = app.extensions["verivali"]
+    svc.db.create_all()
+    try:
+        with svc.db.transaction() as session:
+            project = accounts.do_create_project(session, "Kota Malang")
+            user = accounts.do_create_user(
+                session, "pencacah1", "enumerator", settings.realm, PASSWORD, project.id
+            )
+            token = accounts.do_issue_token(session, user)
+            project_id = project.id
+        publish_form(svc, project_id, tmp_path)
+        client = CollectClient(
+            WsgiTransport(app), f"http://localhost/v1/key/{token}/projects/{project_id}"
+        )
+        assert client.submit(instance()).status == 201
+        assert job_states(svc) == [("submitted", "queued")]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VERIVALI_")}
+        env.update(
+            VERIVALI_DATA_DIR=str(settings.data_dir),
+            VERIVALI_DATABASE_URL=database_url,
+            VERIVALI_REDIS_URL=REDIS_URL,
+            VERIVALI_SECRET_KEY="test-secret",
+        )
+        run = [sys.executable, "-m", "server"]
+        worker = subprocess.run(
+            [*run, "worker", "--burst"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert worker.returncode == 0, worker.stderr
+        assert job_states(svc) == [("submitted", "done")]
+        assert flag_rules(svc, 1) == ["V31"]
+        rerun = subprocess.run(
+            [*run, "rules", "rerun", "--form", "uji_aturan"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        assert flag_rules(svc, 1) == ["V31"]
+    finally:
+        svc.db.dispose()
