@@ -72,6 +72,22 @@ def ready(svc, seed: Seed, tmp_path: Path):  # type: ignore[no-untyped-def]
     return svc
 
 
+def enumerator_phone(app, tmp_path: Path) -> CollectClient:  # type: ignore[no-untyped-def]
+    """A project with one enumerator and the test form; that enumerator's phone."""
+    svc = app.extensions["verivali"]
+    with svc.db.transaction() as session:
+        project = accounts.do_create_project(session, "Kota Malang")
+        user = accounts.do_create_user(
+            session, "pencacah1", "enumerator", svc.settings.realm, PASSWORD, project.id
+        )
+        token = accounts.do_issue_token(session, user)
+        project_id = project.id
+    publish_form(svc, project_id, tmp_path)
+    return CollectClient(
+        WsgiTransport(app), f"http://localhost/v1/key/{token}/projects/{project_id}"
+    )
+
+
 def job_states(svc) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     with svc.db.sessions() as session:
         rows = session.execute(
@@ -154,17 +170,7 @@ def test_the_in_process_worker_checks_in_the_background(  # type: ignore[no-unty
     app = create_app(settings)
     svc = app.extensions["verivali"]
     try:
-        with svc.db.transaction() as session:
-            project = accounts.do_create_project(session, "Kota Malang")
-            user = accounts.do_create_user(
-                session, "pencacah1", "enumerator", settings.realm, PASSWORD, project.id
-            )
-            token = accounts.do_issue_token(session, user)
-            project_id = project.id
-        publish_form(svc, project_id, tmp_path)
-        client = CollectClient(
-            WsgiTransport(app), f"http://localhost/v1/key/{token}/projects/{project_id}"
-        )
+        client = enumerator_phone(app, tmp_path)
         assert client.submit(instance()).status == 201
         deadline = time.monotonic() + 20
         while job_states(svc) != [("submitted", "done")] and time.monotonic() < deadline:
@@ -189,17 +195,7 @@ def test_a_real_rq_worker_checks_submissions(tmp_path: Path, database_url: str) 
     svc = app.extensions["verivali"]
     svc.db.create_all()
     try:
-        with svc.db.transaction() as session:
-            project = accounts.do_create_project(session, "Kota Malang")
-            user = accounts.do_create_user(
-                session, "pencacah1", "enumerator", settings.realm, PASSWORD, project.id
-            )
-            token = accounts.do_issue_token(session, user)
-            project_id = project.id
-        publish_form(svc, project_id, tmp_path)
-        client = CollectClient(
-            WsgiTransport(app), f"http://localhost/v1/key/{token}/projects/{project_id}"
-        )
+        client = enumerator_phone(app, tmp_path)
         assert client.submit(instance()).status == 201
         assert job_states(svc) == [("submitted", "queued")]
         env = {k: v for k, v in os.environ.items() if not k.startswith("VERIVALI_")}

@@ -7,11 +7,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from rules_cases import check_case
 
-from server.rules.catalog import RULES, evaluate
+from server.rules.catalog import evaluate
 from server.rules.eligibility import poor_signs, well_off_signs
-from server.rules.engine import DEFAULT_SETTINGS, Context
-from server.rules.model import Facts, Flag, Severity, Visit
+from server.rules.model import Facts, Severity, Visit
 
 # A modest house: ceramic floor, brick wall, PLN 900 VA, own toilet, no car, no cattle.
 MODEST = {
@@ -52,21 +52,6 @@ def visit(answers: dict[str, str] | None = None, **overrides: Any) -> Visit:
 
 def with_answers(**answers: str) -> dict[str, str]:
     return {**MODEST, **{path.replace("__", "/"): value for path, value in answers.items()}}
-
-
-def run(rule_id: str, f: Facts) -> list[Flag]:
-    spec = RULES[rule_id]
-    return list(spec.check(f, Context(spec, DEFAULT_SETTINGS)))
-
-
-def check_case(rule_id: str, f: Facts, expected: Severity | None) -> list[Flag]:
-    flags = run(rule_id, f)
-    if expected is None:
-        assert flags == []
-    else:
-        assert [flag.rule for flag in flags] == [rule_id]
-        assert flags[0].severity == expected
-    return flags
 
 
 # ---------------------------------------------------------------- shared signs

@@ -7,10 +7,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from rules_cases import run
 
-from server.rules.catalog import RULES, evaluate
-from server.rules.engine import DEFAULT_SETTINGS, Context, RuleSettings
-from server.rules.model import ENGINE_ERROR, Facts, Flag, Member, Photo, Severity, Visit
+from server.rules.catalog import evaluate
+from server.rules.engine import RuleSettings
+from server.rules.model import ENGINE_ERROR, Facts, Member, Photo, Severity, Visit
 
 NEW_NIK = "3573044506850001"
 KK = "3573040102100003"
@@ -38,11 +39,6 @@ HOUSE = (
 def visit(**overrides: Any) -> Visit:
     base = Visit(submission_id=7, outcome="ditemukan", consent=True, photos=HOUSE)
     return replace(base, **overrides)
-
-
-def run(rule_id: str, facts: Facts, settings: RuleSettings = DEFAULT_SETTINGS) -> list[Flag]:
-    spec = RULES[rule_id]
-    return list(spec.check(facts, Context(spec, settings)))
 
 
 # ---- V26 ----------------------------------------------------------------------------------

@@ -8,10 +8,11 @@ from datetime import date
 from typing import Any
 
 import pytest
+from rules_cases import run
 
-from server.rules.catalog import RULES, evaluate
-from server.rules.engine import Context, RuleSettings
-from server.rules.model import Facts, Flag, Member, Severity, Visit
+from server.rules.catalog import evaluate
+from server.rules.engine import RuleSettings
+from server.rules.model import Facts, Member, Severity, Visit
 
 TODAY = date(2026, 11, 23)
 # Kota Malang, Sukun, woman born 5 June 1985: the domain's real example, clean.
@@ -43,12 +44,6 @@ def facts(*members: Member, today: date | None = TODAY, **visit: Any) -> Facts:
         members=members or (member(),),
     )
     return Facts(replace(base, **visit), today=today)
-
-
-def run(rule_id: str, subject: Facts, settings: RuleSettings | None = None) -> list[Flag]:
-    """The flags one rule yields for the facts."""
-    spec = RULES[rule_id]
-    return list(spec.check(subject, Context(spec, settings or RuleSettings())))
 
 
 @pytest.mark.parametrize(

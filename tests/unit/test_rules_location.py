@@ -9,11 +9,12 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from rules_cases import run
 
-from server.rules.catalog import RULES, evaluate
-from server.rules.engine import DEFAULT_SETTINGS, Context, RuleSettings
+from server.rules.catalog import evaluate
+from server.rules.engine import RuleSettings
 from server.rules.location import EARTH_RADIUS_M, distance_m
-from server.rules.model import ENGINE_ERROR, Facts, Flag, Peer, Point, Severity, Visit
+from server.rules.model import ENGINE_ERROR, Facts, Peer, Point, Severity, Visit
 
 HOME = Point(-7.9839, 112.6214, accuracy=8.0)
 METRES_PER_DEGREE = math.pi / 180 * EARTH_RADIUS_M
@@ -45,11 +46,6 @@ def visit(**overrides: Any) -> Visit:
 def peer(**overrides: Any) -> Peer:
     base = Peer(submission_id=11, enumerator_id=3, target_key="1002", location=east(HOME, 10))
     return replace(base, **overrides)
-
-
-def run(rule_id: str, facts: Facts, settings: RuleSettings = DEFAULT_SETTINGS) -> list[Flag]:
-    spec = RULES[rule_id]
-    return list(spec.check(facts, Context(spec, settings)))
 
 
 # ---- distance_m ---------------------------------------------------------------------------

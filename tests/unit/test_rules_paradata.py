@@ -9,14 +9,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from rules_cases import run
 
-from server.rules.catalog import RULES, evaluate
-from server.rules.engine import DEFAULT_SETTINGS, Context, RuleSettings
+from server.rules.catalog import evaluate
+from server.rules.engine import RuleSettings
 from server.rules.model import (
     ENGINE_ERROR,
     EnumeratorStats,
     Facts,
-    Flag,
     Member,
     Severity,
     Visit,
@@ -52,11 +52,6 @@ def visit(**overrides: Any) -> Visit:
 
 def stats(**overrides: Any) -> EnumeratorStats:
     return replace(EnumeratorStats(enumerator_id=3), **overrides)
-
-
-def run(rule_id: str, facts: Facts, settings: RuleSettings = DEFAULT_SETTINGS) -> list[Flag]:
-    spec = RULES[rule_id]
-    return list(spec.check(facts, Context(spec, settings)))
 
 
 def test_minutes_between_refuses_mixed_timezones() -> None:
