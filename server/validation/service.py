@@ -8,7 +8,7 @@ a job may run twice (a worker restarted half-way) without leaving doubles.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -77,9 +77,10 @@ def _hash(path: Path) -> int | None:
 
 
 def _matches(session: Session, visit: Visit, village: str | None, today: date) -> list[Match]:
-    found = []
+    """Each person's best registry candidate, with every registry holder of their NIK."""
     people = [m for m in visit.members if m.nik or m.name]
     holders = queries.persons_by_nik(session, [m.nik for m in people if m.nik])
+    best = {}
     for member in people:
         ranked = match(
             session,
@@ -94,46 +95,40 @@ def _matches(session: Session, visit: Visit, village: str | None, today: date) -
             limit=1,
             today=today,
         )
-        best = ranked[0] if ranked else None
-        person = None
-        if best is not None:
-            candidate = best.candidate
-            person = RegistryPerson(
-                key=str(candidate.person_id),
-                source=candidate.source,
-                nik=candidate.facts.nik,
-                name=candidate.facts.name,
-                birth_date=candidate.facts.birth_date,
-                sex=candidate.facts.sex,
-                dead=candidate.dead,
-                household_key=str(candidate.household_id) if candidate.household_id else None,
-            )
+        if ranked:
+            best[member.path] = ranked[0]
+    padan = queries.padan(session, [b.candidate.person_id for b in best.values()])
+    found = []
+    for member in people:
+        top = best.get(member.path)
+        holding = tuple(holders.get(member.nik or "", ()))
+        if top is None:
+            found.append(Match(member.path, None, same_nik_keys=holding))
+            continue
+        candidate = top.candidate
+        person = RegistryPerson(
+            key=str(candidate.person_id),
+            source=candidate.source,
+            nik=candidate.facts.nik,
+            name=candidate.facts.name,
+            birth_date=candidate.facts.birth_date,
+            sex=candidate.facts.sex,
+            dead=candidate.dead,
+            padan=padan.get(candidate.person_id),
+            household_key=str(candidate.household_id) if candidate.household_id else None,
+        )
         found.append(
             Match(
-                member_path=member.path,
-                person=person,
-                score=best.score if best else 0.0,
-                band=str(best.band) if best else "no_match",
-                reasons=tuple(r.code for r in best.reasons) if best else (),
-                found_by=tuple(best.found_by) if best else (),
-                same_nik_keys=tuple(holders.get(member.nik or "", ())),
+                member.path,
+                person,
+                top.score,
+                str(top.band),
+                tuple(r.code for r in top.reasons),
+                tuple(top.found_by),
+                holding,
             )
         )
-    padan = queries.padan(session, [int(m.person.key) for m in found if m.person])
-    return [
-        Match(
-            m.member_path,
-            RegistryPerson(**{**m.person.__dict__, "padan": padan.get(int(m.person.key))})
-            if m.person
-            else None,
-            m.score,
-            m.band,
-            m.reasons,
-            m.found_by,
-            m.same_nik_keys,
-        )
-        for m in found
-    ]
+    return found
 
 
 def _keys(visit: Visit, village: str | None) -> list[tuple[str, str]]:
@@ -226,17 +221,15 @@ def do_evaluate(
     target = queries.target(session, found.project_id, key) if key is not None else None
     household_kk = target.kk if target else None
     members = tuple(_with_birth_date(m) for m in visit.members)
-    visit = Visit(
-        **{
-            **visit.__dict__,
-            "members": members,
-            "target_known": target is not None,
-            "target_on_own_list": target is not None
-            and target.assignee_id is not None
-            and target.assignee_id == found.submitter_id,
-            "assigned_village": target.village_code if target else None,
-            "registry_kk": household_kk,
-        }
+    visit = replace(
+        visit,
+        members=members,
+        target_known=target is not None,
+        target_on_own_list=target is not None
+        and target.assignee_id is not None
+        and target.assignee_id == found.submitter_id,
+        assigned_village=target.village_code if target else None,
+        registry_kk=household_kk,
     )
     village = visit.village_code if visit.visit_type == "usulan_baru" else visit.assigned_village
     keys = _keys(visit, village)
@@ -300,4 +293,4 @@ def _with_birth_date(member: Member) -> Member:
     if member.birth_date is not None or not member.nik:
         return member
     born = check_nik(member.nik).birth_date
-    return Member(**{**member.__dict__, "birth_date": born}) if born else member
+    return replace(member, birth_date=born) if born else member
