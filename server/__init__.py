@@ -48,7 +48,7 @@ def build_services(settings: Settings) -> Services:
             settings.secret_key, settings.realm, settings.digest_nonce_ttl, counts
         ),
         basic_cache=BasicCache(),
-        jobs=make_queue(settings.redis_url),
+        jobs=make_queue(settings.redis_url, settings.rq_queue),
     )
 
 

@@ -89,7 +89,7 @@ def worker(burst: bool) -> None:
     settings = load_cli_settings()
     if not settings.redis_url:
         raise CliError("VERIVALI_REDIS_URL is not set; without Redis jobs run in the server")
-    queue = RqQueue(settings.redis_url)
+    queue = RqQueue(settings.redis_url, settings.rq_queue)
     Worker([queue.queue], connection=queue.connection, serializer=JSONSerializer).work(burst=burst)
 
 

@@ -72,6 +72,8 @@ class Settings:
     regions_within: str = ""
     # Without Redis, each server process checks queued submissions in a thread of its own.
     inprocess_worker: bool = True
+    # The rq queue's name: instances sharing one Redis each need their own.
+    rq_queue: str = "verivali"
 
     @property
     def blob_dir(self) -> Path:
@@ -143,4 +145,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         timezone=env.get("VERIVALI_TIMEZONE") or "Asia/Jakarta",
         regions_within=_region_prefix(env.get("VERIVALI_REGIONS_WITHIN") or ""),
         inprocess_worker=_bool(env, "VERIVALI_INPROCESS_WORKER", True),
+        rq_queue=env.get("VERIVALI_RQ_QUEUE") or "verivali",
     )

@@ -71,8 +71,8 @@ class RqQueue:
         return self.queue.enqueue(run_job, name, kwargs)
 
 
-def make_queue(redis_url: str | None) -> JobQueue:
-    return RqQueue(redis_url) if redis_url else InlineQueue()
+def make_queue(redis_url: str | None, name: str = QUEUE_NAME) -> JobQueue:
+    return RqQueue(redis_url, name) if redis_url else InlineQueue()
 
 
 def enqueue_after_commit(session: Session, queue: JobQueue, name: str, **kwargs: Any) -> None:

@@ -187,10 +187,8 @@ def test_the_in_process_worker_checks_in_the_background(  # type: ignore[no-unty
 @pytest.mark.skipif(not REDIS_URL, reason="VERIVALI_TEST_REDIS_URL not set (CI always sets it)")
 def test_a_real_rq_worker_checks_submissions(tmp_path: Path, database_url: str) -> None:
     """Through Redis `verivali worker` stores the flags; `rules rerun` replaces, never doubles."""
-    from redis import Redis
-
-    Redis.from_url(REDIS_URL).delete("rq:queue:verivali")
-    settings = make_settings(tmp_path, database_url, redis_url=REDIS_URL)
+    queue = f"test-{uuid.uuid4().hex[:8]}"  # tests on other backends run at the same time
+    settings = make_settings(tmp_path, database_url, redis_url=REDIS_URL, rq_queue=queue)
     app = create_app(settings)
     svc = app.extensions["verivali"]
     svc.db.create_all()
@@ -203,6 +201,7 @@ def test_a_real_rq_worker_checks_submissions(tmp_path: Path, database_url: str) 
             VERIVALI_DATA_DIR=str(settings.data_dir),
             VERIVALI_DATABASE_URL=database_url,
             VERIVALI_REDIS_URL=REDIS_URL,
+            VERIVALI_RQ_QUEUE=queue,
             VERIVALI_SECRET_KEY="test-secret",
         )
         run = [sys.executable, "-m", "server"]
