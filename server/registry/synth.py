@@ -1395,8 +1395,8 @@ class _Generator:
         hh.pbi = rng.random() < _PBI[i]
         hh.blt = hh.in_dtks and rng.random() < _BLT[i]
         hh.bst = hh.desil <= 4 and rng.random() < _BST[i]
-        if hh.pkh or hh.bpnt:
-            # clean recipients show no well-off signs
+        if hh.pkh or hh.bpnt or hh.pbi or hh.blt or hh.bst:
+            # clean recipients of any programme show no well-off signs
             s = hh.socio
             s["aset_mobil"] = 2
             s["aset_ac"] = 2

@@ -158,22 +158,34 @@ def same_person_other_nik(facts: Facts, ctx: Context) -> Iterator[Flag]:
     "Registry has two IDs for one NIK",
 )
 def registry_two_ids(facts: Facts, ctx: Context) -> Iterator[Flag]:
-    """The registry must hold a NIK under one person ID only.
+    """The registry must hold a NIK under one person ID only, within each source.
 
-    Fires for each member whose NIK at least two registry persons carry (`same_nik_keys`):
-    a duplicate record in the registry to merge, whatever the field found."""
+    Fires for each member whose NIK at least two registry persons of one source carry
+    (`same_nik_keys`, with `same_nik_sources`): a duplicate record in that extract to
+    merge, whatever the field found. The same person in DTKS and in DTSEN is one record in
+    each extract, not a duplicate; when the sources are unknown every holder counts."""
     for member in facts.visit.members:
         match = facts.match_for(member.path)
         if match is None or len(match.same_nik_keys) < 2:
             continue
+        sources = match.same_nik_sources
+        if len(sources) == len(match.same_nik_keys):
+            keys = [
+                key
+                for key, source in zip(match.same_nik_keys, sources, strict=True)
+                if sources.count(source) >= 2
+            ]
+        else:
+            keys = list(match.same_nik_keys)
+        if len(keys) < 2:
+            continue
         nik = _digits(member.nik) or _digits(member.registry_nik)
         yield ctx.flag(
-            f"{member.path}: NIK {mask(nik)} tercatat pada {len(match.same_nik_keys)} ID di data "
-            "terpadu.",
-            f"{member.path}: NIK {mask(nik)} is held by {len(match.same_nik_keys)} registry IDs.",
+            f"{member.path}: NIK {mask(nik)} tercatat pada {len(keys)} ID di data terpadu.",
+            f"{member.path}: NIK {mask(nik)} is held by {len(keys)} registry IDs.",
             fields=[f"{member.path}/nik"],
             nik_masked=mask(nik),
-            registry_keys=sorted(match.same_nik_keys),
+            registry_keys=sorted(keys),
         )
 
 

@@ -13,7 +13,10 @@ questionnaire.md, `kode_buku` = `regsosek2022`):
 - `pekerjaan/ada_art_asn` = `ya` (a member is a civil servant, soldier, police officer,
   state-enterprise employee or legislator), or `pekerjaan/status_pekerjaan_krt` = `5`
   (the head's main job has that status);
-- `aset/ternak/sapi` (504a): head count of cattle; asset `mobil` (502k): a car;
+- `aset/ternak/sapi` (504a): head count of cattle (a herd of `min_cattle` or more: one to
+  a few cattle are a poor farmer's savings, and livestock aid itself goes to poor
+  households); asset `mobil` (502k): a car; asset `ac` (502c): an air conditioner, which
+  registry updates treat as a sign of a household able to pay its own bills;
 - `perumahan/lantai` (303) `7` bamboo or `8` earth; `perumahan/dinding` (304) `4` woven
   bamboo or `6` bamboo; `perumahan/penerangan` (307a) `4` no electricity;
   `perumahan/fasilitas_bab` (309a) `2`-`6`, no toilet of the family's own (shared with
@@ -43,6 +46,7 @@ NOT_ELIGIBLE_WELL_OFF = frozenset({"tidak_layak_mampu", "tidak_layak_asn"})
 # Where each sign was read (the flag's fields).
 SIGN_FIELDS: dict[str, tuple[str, ...]] = {
     "mobil": ("assets",),
+    "ac": ("assets",),
     "daya_2200_va": ("perumahan/daya",),
     "asn": ("pekerjaan/ada_art_asn", "pekerjaan/status_pekerjaan_krt"),
     "sapi": ("aset/ternak/sapi",),
@@ -73,6 +77,8 @@ def well_off_signs(visit: Visit, min_cattle: int) -> list[str]:
     signs = []
     if "mobil" in visit.assets:
         signs.append("mobil")
+    if "ac" in visit.assets:
+        signs.append("ac")
     if answers.get("perumahan/daya") in HIGH_POWER:
         signs.append("daya_2200_va")
     if (
@@ -112,14 +118,15 @@ def _fields(signs: list[str]) -> list[str]:
     Severity.HIGH,
     "Tanda mampu pada penerima bantuan",
     "Well-off signs for a current recipient",
-    thresholds={"min_signs": 1, "min_cattle": 1},
+    thresholds={"min_signs": 1, "min_cattle": 5},
 )
 def well_off_recipient(facts: Facts, ctx: Context) -> Iterator[Flag]:
     """A household that receives aid now should not show signs of being well off.
 
     Fires when the household has at least one current programme and at least `min_signs`
-    of: a car, installed power of 2,200 VA or more, a civil-servant member (or a head whose
-    main job is civil service), at least `min_cattle` cattle, or the enumerator's verdict
+    of: a car, an air conditioner, installed power of 2,200 VA or more, a civil-servant
+    member (or a head whose main job is civil service), a herd of at least `min_cattle`
+    cattle, or the enumerator's verdict
     `tidak_layak_mampu` / `tidak_layak_asn`. The evidence lists the signs and programmes.
     A household receiving nothing does not fire."""
     if not facts.household_programmes:
@@ -183,7 +190,7 @@ def poor_without_aid(facts: Facts, ctx: Context) -> Iterator[Flag]:
         "min_well_off_signs": 2,
         "min_high_desil": 5,
         "min_poor_signs": 2,
-        "min_cattle": 1,
+        "min_cattle": 5,
     },
 )
 def desil_disagrees(facts: Facts, ctx: Context) -> Iterator[Flag]:

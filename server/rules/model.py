@@ -166,6 +166,9 @@ class Match:
     reasons: tuple[str, ...] = ()
     found_by: tuple[str, ...] = ()
     same_nik_keys: tuple[str, ...] = ()  # every registry person holding the member's NIK
+    # The source (dtks, dtsen, p3ke) of each of those persons, in the same order; empty
+    # when unknown. The same person in two sources is not a duplicate within the registry.
+    same_nik_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -190,36 +190,59 @@ def nik_one_typo(facts: Facts, ctx: Context) -> Iterator[Flag]:
     Fires when the member's NIK differs from the candidate's by one digit or by two swapped
     neighbouring digits (what the scorer calls `nik_one_typo`), the names are similar
     (`name_similarity` at least `min_name_similarity`) and the birth dates are equal (both
-    known): the registry NIK is proposed as the correction, with the registry key. A NIK one
-    digit away with another name or birth date does not fire: people born the same day in
-    the same kecamatan often have NIKs one digit apart."""
+    known): the registry NIK is proposed as the correction, with the registry key. Also
+    fires when the enumerator corrected a listed member's NIK to one a single typo away from
+    the NIK the list showed for that same person: one of the two was mistyped, in the
+    registry or in the field, and the KTP photo decides which. A NIK one digit away with
+    another name or birth date does not fire: people born the same day in the same
+    kecamatan often have NIKs one digit apart."""
     minimum = float(ctx.threshold("min_name_similarity"))
     for member in facts.visit.members:
-        match = facts.match_for(member.path)
         nik = member_nik(member)
-        if match is None or match.person is None or not nik or not member.name:
+        if not nik or not member.name:
             continue
-        person = match.person
-        if not person.nik or not member.birth_date or member.birth_date != person.birth_date:
-            continue
-        # The scorer's `nik_one_typo` reason is this same distance (with similar names);
-        # recomputing it from the digits keeps the rule right if the reasons are stale.
-        if nik_distance(nik, person.nik) != 1:
-            continue
-        similarity = name_similarity(member.name, person.name)
-        if similarity < minimum:
-            continue
-        yield ctx.flag(
-            f"{member.path}: NIK {mask(nik)} berbeda satu angka dari NIK orang di data terpadu "
-            f"dengan nama dan tanggal lahir yang sama; usulan koreksi ke {mask(person.nik)}.",
-            f"{member.path}: NIK {mask(nik)} is one digit off the NIK of a registry person with "
-            f"the same name and birth date; proposed correction {mask(person.nik)}.",
-            fields=[f"{member.path}/nik"],
-            nik_masked=mask(nik),
-            proposed_nik_masked=mask(person.nik),
-            registry_key=person.key,
-            name_similarity=round(similarity, 3),
-        )
+        match = facts.match_for(member.path)
+        person = match.person if match is not None else None
+        if (
+            person is not None
+            and person.nik
+            and member.birth_date is not None
+            and member.birth_date == person.birth_date
+            # The scorer's `nik_one_typo` reason is this same distance (with similar names);
+            # recomputing it from the digits keeps the rule right if the reasons are stale.
+            and nik_distance(nik, person.nik) == 1
+        ):
+            similarity = name_similarity(member.name, person.name)
+            if similarity >= minimum:
+                yield ctx.flag(
+                    f"{member.path}: NIK {mask(nik)} berbeda satu angka dari NIK orang di data "
+                    f"terpadu dengan nama dan tanggal lahir yang sama; usulan koreksi ke "
+                    f"{mask(person.nik)}.",
+                    f"{member.path}: NIK {mask(nik)} is one digit off the NIK of a registry "
+                    f"person with the same name and birth date; proposed correction "
+                    f"{mask(person.nik)}.",
+                    fields=[f"{member.path}/nik"],
+                    nik_masked=mask(nik),
+                    proposed_nik_masked=mask(person.nik),
+                    registry_key=person.key,
+                    name_similarity=round(similarity, 3),
+                    source="registry_match",
+                )
+                continue
+        listed = _digits(member.registry_nik)
+        if member.nik_corrected and listed and nik_distance(nik, listed) == 1:
+            yield ctx.flag(
+                f"{member.path}: NIK koreksi {mask(nik)} berbeda satu angka dari NIK terdaftar "
+                f"{mask(listed)} untuk orang yang sama; periksa foto KTP untuk menentukan yang "
+                "benar.",
+                f"{member.path}: the corrected NIK {mask(nik)} is one digit off the listed NIK "
+                f"{mask(listed)} of the same person; the ID card photo tells which is right.",
+                fields=[f"{member.path}/nik"],
+                nik_masked=mask(nik),
+                listed_nik_masked=mask(listed),
+                registry_key=member.registry_key,
+                source="list_row",
+            )
 
 
 @rule(

@@ -181,6 +181,16 @@ def nik_holders(*keys: str) -> Match:
 
 V24_CASES = [
     pytest.param((nik_holders("5001", "7003"),), Severity.MED, id="two-ids"),
+    pytest.param(
+        (replace(nik_holders("5001", "7003", "9000"), same_nik_sources=("dtks", "dtks", "dtsen")),),
+        Severity.MED,
+        id="two-ids-in-one-source",
+    ),
+    pytest.param(
+        (replace(nik_holders("5001", "9000"), same_nik_sources=("dtks", "dtsen")),),
+        None,
+        id="one-id-per-source",
+    ),
     pytest.param((nik_holders("5001"),), None, id="one-id"),
     pytest.param((), None, id="no-match"),
 ]

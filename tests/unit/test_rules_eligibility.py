@@ -59,6 +59,7 @@ def with_answers(**answers: str) -> dict[str, str]:
 WELL_OFF_CASES = [
     pytest.param(visit(), [], id="modest"),
     pytest.param(visit(assets=frozenset({"mobil"})), ["mobil"], id="car"),
+    pytest.param(visit(assets=frozenset({"ac", "kulkas"})), ["ac"], id="air-conditioner"),
     pytest.param(visit(with_answers(perumahan__daya="4")), ["daya_2200_va"], id="2200-va"),
     pytest.param(visit(with_answers(perumahan__daya="5")), ["daya_2200_va"], id="over-2200-va"),
     pytest.param(visit(with_answers(perumahan__daya="3")), [], id="1300-va"),
@@ -75,7 +76,7 @@ WELL_OFF_CASES = [
 
 @pytest.mark.parametrize(("v", "signs"), WELL_OFF_CASES)
 def test_well_off_signs(v: Visit, signs: list[str]) -> None:
-    """Affluence signs: car, 2,200 VA or more, a civil servant, cattle; other codebooks none."""
+    """Affluence signs: car, AC, 2,200 VA or more, civil servant, a herd; none elsewhere."""
     assert well_off_signs(v, min_cattle=1) == signs
 
 
@@ -110,10 +111,14 @@ V46_CASES = [
     pytest.param(visit(assets=frozenset({"mobil"})), PKH, ["mobil"], id="car"),
     pytest.param(visit(verdict="tidak_layak_asn"), PKH, ["penilaian"], id="verdict"),
     pytest.param(
-        visit(with_answers(perumahan__daya="5", aset__ternak__sapi="3")),
+        visit(with_answers(perumahan__daya="5", aset__ternak__sapi="6")),
         frozenset({"BPNT", "PBI"}),
         ["daya_2200_va", "sapi"],
-        id="power-and-cattle",
+        id="power-and-a-herd",
+    ),
+    pytest.param(visit(assets=frozenset({"ac"})), PKH, ["ac"], id="air-conditioner"),
+    pytest.param(
+        visit(with_answers(aset__ternak__sapi="3")), PKH, None, id="three-cattle-are-savings"
     ),
     pytest.param(visit(), PKH, None, id="modest-recipient"),
     pytest.param(visit(verdict="tidak_layak_lain"), PKH, None, id="other-verdict"),

@@ -268,6 +268,30 @@ def test_v16_nik_one_typo_proposes_correction(f: Facts, expected: Severity | Non
         assert flags[0].evidence["registry_key"] == "5001"
 
 
+# The enumerator corrected the listed NIK; no registry candidate carries either NIK.
+CORRECTED = member(nik=NIK_TYPO, registry_nik=NIK, nik_corrected=True, registry_key="5001")
+
+V16_LIST_CASES = [
+    pytest.param(facts(CORRECTED, matches=()), Severity.MED, id="corrected-one-digit"),
+    pytest.param(
+        facts(replace(CORRECTED, nik=NIK_SWAPPED), matches=()), Severity.MED, id="corrected-swap"
+    ),
+    pytest.param(facts(replace(CORRECTED, nik=OTHER_NIK), matches=()), None, id="corrected-far"),
+    pytest.param(
+        facts(replace(CORRECTED, nik_corrected=False), matches=()), None, id="not-corrected"
+    ),
+]
+
+
+@pytest.mark.parametrize(("f", "expected"), V16_LIST_CASES)
+def test_v16_corrected_nik_one_typo_from_the_list(f: Facts, expected: Severity | None) -> None:
+    """V16 fires when a corrected NIK is one typo from the NIK the list showed."""
+    flags = check_case("V16", f, expected)
+    if flags:
+        assert flags[0].evidence["source"] == "list_row"
+        assert flags[0].evidence["listed_nik_masked"] == "3573************"
+
+
 # ---------------------------------------------------------------- V17
 
 DEAD = member(status="meninggal", death_date=date(2024, 3, 1))
