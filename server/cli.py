@@ -322,10 +322,10 @@ def forms_twin(path: Path, check: bool) -> None:
 
 def _register_groups() -> None:
     from server.assignments.commands import assign, progress_command, teams
-    from server.registry.commands import registry
+    from server.registry.commands import regions, registry
     from server.validation.commands import rules
 
-    for command in (registry, teams, assign, progress_command, rules):
+    for command in (registry, regions, teams, assign, progress_command, rules):
         cli.add_command(command)
 
 

@@ -1,6 +1,8 @@
 """Demo data for `make run`: one project, one user per role, the forms shipped in forms/,
 and fieldwork to try them with: a small synthetic DTKS of Kota Malang, a koordinator's team
-and a target list whose households are split between the two demo enumerators.
+and a target list whose households are split between the two demo enumerators. The
+villages of Kota Malang get invented centroids (registry/centroids.py, not geography), so
+V32 has something to measure a phone's location against.
 
 Passwords are generated on the first run and kept (mode 0600) in the data directory, so a
 demo server reachable on the network never runs with a password printed in our docs.
@@ -51,6 +53,7 @@ class DemoSummary:
     tokens: dict[str, str]
     forms: list[str] = field(default_factory=list)
     fieldwork: str = ""
+    centroids: str = ""
 
 
 def _passwords(settings: Settings) -> dict[str, str]:
@@ -110,7 +113,23 @@ def load_demo(svc: Services, session: Session, forms_dir: Path) -> DemoSummary:
         result = do_publish_form(session, settings, svc.store, project.id, path, media)
         summary.forms.append(f"{result.form.xml_form_id} {result.version.version}")
     summary.fieldwork = _fieldwork(settings, session, project.id)
+    summary.centroids = _centroids(session)
     return summary
+
+
+def _centroids(session: Session) -> str:
+    """Invented centroids for the demo kota's villages that have none (V32 in the demo)."""
+    from server.registry.centroids import do_synthetic_centroids
+    from server.registry.regions import region_by_code
+
+    if region_by_code(session, DEMO_KOTA) is None:
+        return "none (no villages to place)"
+    # The same line on every run: the demo's output does not depend on what existed.
+    do_synthetic_centroids(session, DEMO_KOTA, missing_only=True)
+    return (
+        f"the villages of {DEMO_KOTA} at invented positions (not geography: V32 flags a "
+        "real phone's location)"
+    )
 
 
 def _fieldwork(settings: Settings, session: Session, project_id: int) -> str:
@@ -170,6 +189,7 @@ def print_demo(summary: DemoSummary, settings: Settings) -> None:
     echo("Verivali demo ready / demo siap")
     echo(f"  forms: {', '.join(summary.forms) or '(none in forms/)'}")
     echo(f"  fieldwork: {summary.fieldwork}")
+    echo(f"  centroids: {summary.centroids}")
     echo(f"  web:   {base}/")
     echo(f"  QR team sheet (koordinator1): {base}/projects/{pid}/teams/sheet")
     echo("")

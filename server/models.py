@@ -192,6 +192,9 @@ class Submission(Base):
     __table_args__ = (
         UniqueConstraint("form_id", "instance_id", name="uq_submissions_instance"),
         check_in("review_state", REVIEW_STATES, "ck_submissions_review_state"),
+        # An enumerator's (or a team's) submissions of a form: the validation bridge's
+        # enumerator statistics and same-enumerator peers.
+        Index("ix_submissions_submitter", "form_id", "submitter_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

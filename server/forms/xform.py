@@ -1,4 +1,5 @@
-"""Reading facts out of an XForm definition: ID, version, title, binary fields, media.
+"""Reading facts out of an XForm definition: ID, version, title, binary fields, media, and
+the numeric questions outside repeats.
 
 Pure functions over XML bytes; used when publishing, so that the rest of the server never
 has to look inside a form's XML again.
@@ -105,3 +106,29 @@ def _instance_paths(data: etree._Element) -> list[str]:
             found.setdefault(path, None)
             stack.append((child, path))
     return sorted(found)
+
+
+NUMERIC_TYPES = frozenset({"int", "integer", "decimal"})
+
+
+def numeric_paths(xml: bytes) -> list[str]:
+    """Paths below the root ("aset/ternak/sapi") of the questions answered with a number
+    (int or decimal binds), leaving out calculations and everything inside a repeat; in the
+    order of the form."""
+    root = etree.fromstring(xml, safe_parser())
+    model = root.find(f"{{{H}}}head/{{{XF}}}model")
+    if model is None:
+        return []
+    repeats = [r.get("nodeset", "") for r in root.iter(f"{{{XF}}}repeat") if r.get("nodeset")]
+    found = []
+    for bind in model.iterfind(f"{{{XF}}}bind"):
+        nodeset = bind.get("nodeset") or ""
+        kind = (bind.get("type") or "").split(":")[-1]
+        if kind not in NUMERIC_TYPES or bind.get("calculate") is not None:
+            continue
+        if not nodeset.startswith("/") or any(nodeset.startswith(r + "/") for r in repeats):
+            continue
+        path = nodeset.strip("/").partition("/")[2]
+        if path:
+            found.append(path)
+    return found

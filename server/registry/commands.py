@@ -1,4 +1,5 @@
-"""`verivali registry ...`: importing extracts (and, as they land, synth, match and diff)."""
+"""`verivali registry ...`: importing, synthesising, matching and comparing extracts; and
+`verivali regions ...`: what an operator adds to the region table (village centroids)."""
 
 from __future__ import annotations
 
@@ -148,7 +149,10 @@ def match_(
 )
 @click.option("--xlsx", is_flag=True, help="Also write the extracts as XLSX workbooks.")
 def synth(kabupaten: str, persons: int, seed: int, out_dir: Path, xlsx: bool) -> None:
-    """Write synthetic DTKS, DTSEN and P3KE extracts with injected errors and their truth."""
+    """Write synthetic DTKS, DTSEN and P3KE extracts with injected errors and their truth,
+    and centroids.csv: invented positions of the kabupaten's villages (for V32 in tests)."""
+    from server.registry.centroids import synthetic_centroids, write_centroids_csv
+    from server.registry.regions import iter_regions
     from server.registry.synth import write_synthetic
 
     try:
@@ -160,6 +164,10 @@ def synth(kabupaten: str, persons: int, seed: int, out_dir: Path, xlsx: bool) ->
     )
     for name, rows in sorted(summary.files.items()):
         click.echo(f"  {name}: {rows:,} rows")
+    # Beside the extracts, not from write_synthetic: its files are compared byte for byte.
+    villages = [r["code"] for r in iter_regions(summary.kabupaten) if r["level"] == 4]
+    count = write_centroids_csv(out_dir / "centroids.csv", synthetic_centroids(villages))
+    click.echo(f"  centroids.csv: {count:,} rows (invented village positions, not geography)")
     for kind, count in sorted(summary.errors.items()):
         click.echo(f"  injected {kind}: {count:,}")
 
@@ -202,3 +210,62 @@ def diff(a: str, b: str, kecamatan: str | None, out: Path | None) -> None:
     for code, count in sorted(summary.differences.items(), key=lambda item: -item[1]):
         click.echo(f"    {code}: {count:,}")
     click.echo(f"wrote {summary.rows:,} rows to {out}")
+
+
+@click.group()
+def regions() -> None:
+    """The Kemendagri region table: village centroids for V32."""
+
+
+@regions.command("centroids")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--synthetic",
+    "kabupaten",
+    metavar="KABUPATEN",
+    help="Instead of a file: INVENTED centroids for the kabupaten's villages (demos only).",
+)
+def centroids(path: Path | None, kabupaten: str | None) -> None:
+    """Load village centroids from a CSV (kode,lat,lon), or invent them with --synthetic."""
+    from server.registry.centroids import (
+        CentroidFileError,
+        do_load_centroids,
+        do_synthetic_centroids,
+        read_centroids,
+    )
+
+    if (path is None) == (kabupaten is None):
+        raise CliError("give a centroid file (kode,lat,lon) or --synthetic KABUPATEN")
+    if kabupaten is not None:
+        with unit_of_work() as (_svc, session):
+            try:
+                count = do_synthetic_centroids(session, kabupaten)
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+        click.echo(
+            f"invented centroids for {count:,} villages of {kabupaten}: not real positions, "
+            "for demos and benchmarks only"
+        )
+        return
+    assert path is not None
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    with unit_of_work() as (_svc, session):
+        try:
+            summary = do_load_centroids(session, read_centroids(path))
+        except CentroidFileError as exc:
+            raise CliError(f"{path.name}: {exc}; nothing was loaded") from None
+        skipped = summary.unknown + summary.invalid
+        if not summary.updated and skipped:
+            raise CliError(
+                f"{path.name}: no usable row ({summary.unknown:,} unknown, "
+                f"{summary.invalid:,} invalid); {summary.problems[0]}"
+            )
+    click.echo(
+        f"centroids from {path.name}: {summary.updated:,} updated, {summary.unknown:,} unknown, "
+        f"{summary.invalid:,} invalid"
+    )
+    for problem in summary.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if skipped > len(summary.problems):
+        click.echo(f"warning: and {skipped - len(summary.problems):,} more", err=True)

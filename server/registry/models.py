@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -57,6 +58,10 @@ class Region(Base):
     kind: Mapped[str] = mapped_column(String(12))
     name: Mapped[str] = mapped_column(String(200))
     postal_code: Mapped[str | None] = mapped_column(String(5))
+    # A desa/kelurahan's centroid (WGS 84 degrees), loaded by `verivali regions centroids`;
+    # empty until an operator loads them (V32 then judges nothing).
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
 
 
 REGISTRY_SOURCES = ("dtks", "dtsen", "p3ke")

@@ -1,4 +1,5 @@
-"""Queries over the registry tables: batch upserts for imports, look-ups for regions.
+"""Queries over the registry tables: batch upserts for imports, look-ups for regions and
+their village centroids.
 
 Upserts are keyed by (source, the extract's own key), so importing the same extract again
 updates rows in place; statements are built once per dialect.
@@ -6,13 +7,13 @@ updates rows in place; statements are built once per dialect.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from server.registry import bulk
@@ -20,6 +21,7 @@ from server.registry.bulk import BulkUpsert
 from server.registry.models import Household, Person, Region
 
 BULK_CACHE_KIB = 64 * 1024
+CENTROID_BATCH = 1000
 
 
 @contextmanager
@@ -253,3 +255,48 @@ def count_imported_persons(session: Session, import_id: int) -> int:
         )
         or 0
     )
+
+
+def region_levels(session: Session, codes: Sequence[str]) -> dict[str, int]:
+    """The level of each of these (undotted) codes that the region table holds."""
+    found: dict[str, int] = {}
+    for start in range(0, len(codes), CENTROID_BATCH):
+        rows = session.execute(
+            select(Region.code, Region.level).where(
+                Region.code.in_(codes[start : start + CENTROID_BATCH])
+            )
+        )
+        found.update((code, int(level)) for code, level in rows)
+    return found
+
+
+def villages_within(session: Session, prefix: str, missing_only: bool = False) -> list[str]:
+    """Codes of the desa/kelurahan whose code starts with `prefix` (a kabupaten, say); only
+    those without a centroid if `missing_only`."""
+    query = select(Region.code).where(
+        Region.level == 4, Region.code.startswith(prefix, autoescape=True)
+    )
+    if missing_only:
+        query = query.where(Region.lat.is_(None))
+    return list(session.scalars(query.order_by(Region.code)))
+
+
+def centroids(session: Session) -> dict[str, tuple[float, float]]:
+    """The villages that have a centroid, as code -> (lat, lon)."""
+    rows = session.execute(
+        select(Region.code, Region.lat, Region.lon).where(
+            Region.lat.is_not(None), Region.lon.is_not(None)
+        )
+    )
+    return {
+        code: (float(lat), float(lon))
+        for code, lat, lon in rows
+        if lat is not None and lon is not None
+    }
+
+
+def set_centroids(session: Session, found: Mapping[str, tuple[float, float]]) -> None:
+    """Store these centroids (code -> (lat, lon)) on their region rows."""
+    rows = [{"code": code, "lat": lat, "lon": lon} for code, (lat, lon) in found.items()]
+    for start in range(0, len(rows), CENTROID_BATCH):
+        session.execute(update(Region), rows[start : start + CENTROID_BATCH])

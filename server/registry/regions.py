@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.db import run
 from server.models import Meta
+from server.registry import queries
 from server.registry.models import Region
 
 SOURCE_KEY = "regions.source"
@@ -67,16 +68,23 @@ def iter_regions(within: str = "") -> Iterator[dict[str, Any]]:
 
 def do_load_regions(session: Session, force: bool = False, within: str = "") -> int | None:
     """Load the region table unless this source is already loaded; returns rows loaded.
+    Village centroids already loaded are kept for the codes that remain.
 
     `within` (an undotted code) loads just that part of the country: tests use it."""
     wanted = source() + (f" within {within}" if within else "")
     loaded = session.get(Meta, SOURCE_KEY)
     if loaded is not None and loaded.value == wanted and not force:
         return None
+    # Centroids come from the operator, not from the shipped table: keep them.
+    kept = queries.centroids(session)
     run(session, delete(Region))
     batch: list[dict[str, Any]] = []
     count = 0
     for row in iter_regions(within):
+        if row["code"] in kept:
+            row["lat"], row["lon"] = kept[row["code"]]
+        else:
+            row["lat"] = row["lon"] = None
         batch.append(row)
         if len(batch) >= BATCH:
             run(session, insert(Region), batch)

@@ -104,8 +104,9 @@ def gps_inside_village(facts: Facts, ctx: Context) -> Iterator[Flag]:
     """Fires when the visit's location is farther than `max_km_from_centroid` from the
     village centroid (exactly at the limit passes). Indonesian desa/kelurahan are mostly a
     few kilometres across, so 3 km by default; raise it for large rural desa. The village is
-    the target's (`assigned_village`), else the one entered for a new household. Without a
-    centroid or a location nothing is judged (V31 reports a missing location)."""
+    the target's (`assigned_village`), else the one entered for a new household. Centroids
+    are those an operator loaded with `verivali regions centroids`. Without a centroid or a
+    location nothing is judged (V31 reports a missing location)."""
     visit = facts.visit
     centroid = facts.village_centroid
     if visit.location is None or centroid is None:

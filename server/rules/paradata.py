@@ -189,7 +189,12 @@ def productivity_outlier(facts: Facts, ctx: Context) -> Iterator[Flag]:
     """Fires when the enumerator's visits that day exceed `max_ratio_to_team` times the
     team's median visits per enumerator-day (strictly more) and number at least
     `min_visits`, so a small team median does not flag a normal day. Needs the stats and a
-    positive team median."""
+    positive team median. The bridge counts a visit on its interview day (the date of the
+    start time in the phone's own offset; without one, the day it was received in the
+    server's zone). The team median is over the (member, day) pairs with a visit of the
+    enumerator's koordinator team, the enumerator included; an enumerator without a team is
+    compared with every submitter of the form. Team figures may lag five minutes behind
+    the newest submissions (each worker keeps them that long)."""
     stats = facts.stats
     if stats is None or stats.team_median_visits_per_day is None:
         return
@@ -225,7 +230,9 @@ def outcome_rate_outlier(facts: Facts, ctx: Context) -> Iterator[Flag]:
     enumerator has at least `min_visits` visits. The flag lands only on the submissions
     that make the rate: a visit with that outcome (or, for meninggal, with a member
     recorded dead), so a reviewer sampling them checks exactly the suspect answers. A rate
-    missing on either side is not compared."""
+    missing on either side is not compared. Rates are shares of the visits already checked
+    and may lag five minutes, as V38's team figures; the team is as in V38 and its rate
+    includes the enumerator's own visits."""
     stats = facts.stats
     visit = facts.visit
     if stats is None or stats.visits < ctx.threshold("min_visits"):
@@ -281,7 +288,9 @@ def numeric_outliers(facts: Facts, ctx: Context) -> Iterator[Flag]:
     """For every answer path with team quartiles (q1, q3) in the stats, a numeric answer
     at that exact path outside [q1 - k*IQR, q3 + k*IQR], k = `iqr_factor`, fires (the
     bounds themselves pass). Non-numeric or empty answers, and paths whose IQR is zero
-    (nearly every answer the same: any difference would fire), are skipped."""
+    (nearly every answer the same: any difference would fire), are skipped. The bridge
+    gives inclusive quartiles for the form's integer and decimal questions outside repeats
+    (the first 20), once the team (as in V38) has 20 answers at that path."""
     stats = facts.stats
     if stats is None:
         return

@@ -60,7 +60,7 @@ def rules_run(submission_ids: tuple[int, ...]) -> None:
     lines = []
     with unit_of_work() as (svc, session):
         for submission_id in submission_ids:
-            result = do_evaluate(session, svc.store, submission_id)
+            result = do_evaluate(session, svc.store, submission_id, zone=svc.settings.timezone)
             if result is None:
                 lines.append(f"{submission_id}\t-\t(no such submission, or its form has no rules)")
                 continue
@@ -94,7 +94,9 @@ def rules_rerun(form_id: str | None, everything: bool, batch: int) -> None:
         for start in range(0, len(ids), max(batch, 1)):
             with unit_of_work() as (svc, session):
                 for submission_id in ids[start : start + batch]:
-                    result = do_evaluate(session, svc.store, submission_id)
+                    result = do_evaluate(
+                        session, svc.store, submission_id, zone=svc.settings.timezone
+                    )
                     state = result.review_state if result else "skipped"
                     counts[state] = counts.get(state, 0) + 1
             bar.update(len(ids[start : start + batch]))

@@ -119,7 +119,7 @@ def run_one(svc: Services, job_id: int | None = None) -> bool:
     claimed_id, submission_id, reason = claimed
     try:
         with svc.db.transaction() as session:
-            result = do_evaluate(session, svc.store, submission_id)
+            result = do_evaluate(session, svc.store, submission_id, zone=svc.settings.timezone)
             _finish(session, claimed_id, "done")
             if result is not None and reason == "submitted":
                 for peer in result.peers:

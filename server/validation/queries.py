@@ -1,5 +1,6 @@
-"""Queries of the validation bridge: what a submission is, what it targets, its peers' keys,
-photo hashes, and the flags and keys it leaves behind."""
+"""Queries of the validation bridge: what a submission is, what it targets, its village's
+centroid, its peers' keys, photo hashes, and the flags and keys it leaves behind (the
+enumerator statistics have their own module, stats_queries)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from server.assignments.models import ON_LIST, Target
+from server.db import run
 from server.models import Form, FormVersion, Submission, SubmissionAttachment, SubmissionVersion
-from server.registry.models import Household, Person
+from server.registry.models import Household, Person, Region
+from server.rules.model import Point
 from server.validation.models import PhotoHash, StoredFlag, SubmissionKey
 
 CHUNK = 2_000
@@ -36,6 +39,8 @@ class Stored:
     form_version: str
     current_form_version: str
     rule_settings: dict[str, Any] | None
+    form_version_id: int  # the version the phone filled
+    form_version_md5: str
 
 
 def stored(session: Session, submission_id: int) -> Stored | None:
@@ -56,6 +61,8 @@ def stored(session: Session, submission_id: int) -> Stored | None:
             submitted.version,
             current.version,
             current.rule_settings,
+            submitted.id,
+            submitted.md5,
         )
         .join(SubmissionVersion, SubmissionVersion.id == Submission.current_version_id)
         .join(submitted, submitted.id == SubmissionVersion.form_version_id)
@@ -116,6 +123,17 @@ def target(session: Session, project_id: int, target_id: int) -> TargetFacts | N
         .where(Target.id == target_id, Target.project_id == project_id)
     ).first()
     return TargetFacts(*row) if row else None
+
+
+_CENTROID = select(Region.lat, Region.lon).where(Region.code == bindparam("code"))
+
+
+def village_centroid(session: Session, code: str) -> Point | None:
+    """The centroid of a desa/kelurahan, when one was loaded."""
+    row = run(session, _CENTROID, {"code": code}).first()
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return Point(float(row[0]), float(row[1]))
 
 
 def assigned_villages(session: Session, project_id: int, user_id: int) -> frozenset[str]:
@@ -213,12 +231,16 @@ def same_submitter(
     return list(rows)
 
 
-def keys_of(session: Session, submission_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+def keys_of(
+    session: Session, submission_ids: Sequence[int], kinds: Sequence[str]
+) -> dict[int, list[tuple[str, str]]]:
+    """The keys of these kinds that each of the submissions left."""
     found: dict[int, list[tuple[str, str]]] = {}
     for start in range(0, len(submission_ids), CHUNK):
         rows = session.execute(
             select(SubmissionKey.submission_id, SubmissionKey.kind, SubmissionKey.value).where(
-                SubmissionKey.submission_id.in_(submission_ids[start : start + CHUNK])
+                SubmissionKey.submission_id.in_(submission_ids[start : start + CHUNK]),
+                SubmissionKey.kind.in_(kinds),
             )
         )
         for submission, kind, value in rows:

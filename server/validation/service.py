@@ -1,5 +1,6 @@
 """Checking one submission: load its facts, run the rules, store the flags, set the review
-state, and leave the keys by which later submissions find it as a peer.
+state, and leave the keys by which later submissions find it as a peer and count it in
+their enumerator statistics (stats.py).
 
 `do_evaluate` is idempotent: running it again replaces the submission's flags and keys, so
 a job may run twice (a worker restarted half-way) without leaving doubles.
@@ -34,11 +35,13 @@ from server.rules.model import (
 )
 from server.rules.settings import parse_settings
 from server.storage import BlobStore
-from server.validation import queries
+from server.validation import queries, stats
 from server.validation.facts import Files, Received, visit_from_instance
 from server.validation.photos import chunk_keys, dhash, signed, unsigned
 
 PEER_LIMIT = 200
+# The keys a peer is described by (_peer); not the photo-hash chunks or the statistics' keys.
+PEER_KINDS = ("nik", "name_birth", "kk", "target", "village", "phash", "point")
 # Review states the rules may set or change (while `review_by_rules`): a person's approval
 # or rejection is never undone by a later check.
 MACHINE_STATES = ("received", "hasIssues", "edited", "approved")
@@ -195,9 +198,14 @@ def _target_key(value: str | None) -> int | None:
 
 
 def do_evaluate(
-    session: Session, store: BlobStore, submission_id: int, today: date | None = None
+    session: Session,
+    store: BlobStore,
+    submission_id: int,
+    today: date | None = None,
+    zone: str = stats.DEFAULT_ZONE,
 ) -> Evaluation | None:
-    """Check one submission; None when it is gone or its form has no rule settings."""
+    """Check one submission; None when it is gone or its form has no rule settings. `zone`
+    is the server's timezone: the day of a visit without a start time (stats.py)."""
     found = queries.stored(session, submission_id)
     if found is None or found.rule_settings is None:
         return None
@@ -233,13 +241,16 @@ def do_evaluate(
     )
     village = visit.village_code if visit.visit_type == "usulan_baru" else visit.assigned_village
     keys = _keys(visit, village)
-    queries.replace_keys(session, submission_id, found.form_id, keys)
+    day = stats.interview_day(visit, zone)
+    paths = stats.numeric_paths(session, found.form_version_id, found.form_version_md5)
+    counted = stats.stat_keys(visit, day, paths, found.submitter_id)
+    queries.replace_keys(session, submission_id, found.form_id, keys + counted)
     sharing = [k for k in keys if k[0] in ("nik", "kk", "name_birth", "ph")]
     peers = queries.peer_ids(session, submission_id, found.form_id, sharing, PEER_LIMIT)
     if found.submitter_id is not None:
         near = queries.same_submitter(session, found.form_id, found.submitter_id, submission_id)
         peers = sorted(set(peers) | set(near[:PEER_LIMIT]))
-    peer_keys = queries.keys_of(session, peers)
+    peer_keys = queries.keys_of(session, peers, PEER_KINDS)
     owners = queries.submitters(session, peers)
     facts = Facts(
         visit=visit,
@@ -251,6 +262,13 @@ def do_evaluate(
             if str(value).strip().lower() not in PROGRAMME_FALSE
         ),
         peers=tuple(_peer(p, owners.get(p), peer_keys.get(p, [])) for p in peers),
+        # After replace_keys: this visit counts in its own statistics.
+        stats=stats.enumerator_stats(
+            session, found.project_id, found.form_id, found.submitter_id, day
+        )
+        if found.submitter_id is not None
+        else None,
+        village_centroid=_centroid(session, village) if village else None,
         enumerator_villages=queries.assigned_villages(session, found.project_id, found.submitter_id)
         if found.submitter_id is not None
         else frozenset(),
@@ -267,6 +285,15 @@ def do_evaluate(
                 session, None, "submission.review", "submission", submission_id, state=state
             )
     return Evaluation(submission_id, flags, state, peers)
+
+
+def _centroid(session: Session, village: str) -> Point | None:
+    """The village's centroid, kept per process like the team figures (a centroid loaded
+    while workers run reaches them within stats.CACHE_SECONDS)."""
+    return stats.CACHE.get(
+        (stats.database(session), "centroid", village),
+        lambda: queries.village_centroid(session, village),
+    )
 
 
 def sampled(instance_id: str, rate: float) -> bool:

@@ -175,6 +175,7 @@ def test_scripted_session(tmp_path: Path) -> None:
     assert "kunjungan_rumah 2026112301" in shipped
     assert len({entry.split()[0] for entry in shipped}) == len(shipped)
     assert first.out == second.out  # same tokens and passwords: nothing was created twice
+    assert "  centroids: the villages of 3573 at invented positions" in first.out
     credentials = tmp_path / "data" / "demo_credentials.json"
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     assert set(json.loads(credentials.read_text())) >= {"admin", "pencacah1"}
