@@ -36,6 +36,8 @@ from server.registry.mapping import (
 from server.registry.names import blocking_key
 from server.registry.readers import ExtractError, open_extract
 
+# Person status values that record a death (DTSEN status_dtsen; AKTIF otherwise).
+DEAD_STATUSES = frozenset({"MENINGGAL", "MENINGGAL DUNIA", "MATI", "WAFAT"})
 BATCH = 2000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -233,6 +235,9 @@ class _RowBuilder:
         if kk is not None:
             issues.extend(self._kk_issues(kk, nik))
         death_note = fields.get("death_note", "").strip() or None
+        status = " ".join(fields.get("status", "").upper().split())
+        if death_note is None and status in DEAD_STATUSES:
+            death_note = status  # DTSEN's status_dtsen: the only place it records a death
         person = {
             "source": profile.source,
             "source_key": source_key,

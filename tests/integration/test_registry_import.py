@@ -232,7 +232,7 @@ def test_encodings_are_detected(regions, tmp_path, encoding: str) -> None:  # ty
 
 
 def test_dtsen_comma_file_with_codes_and_attributes(regions, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """DTSEN rows carry codes, desil and Regsosek attributes into the household."""
+    """DTSEN rows carry codes, desil, attributes and status_dtsen MENINGGAL as a death."""
     header = (
         "idsemesta,no_kk,nik,nama,tempat_lahir,tanggal_lahir,jenis_kelamin,hubungan_keluarga,"
         "kode_kabupaten_kota,kode_kecamatan,kode_kelurahan_desa,alamat,jumlah_anggota_keluarga,"
@@ -242,13 +242,21 @@ def test_dtsen_comma_file_with_codes_and_attributes(regions, tmp_path) -> None: 
         "S-1,3573040101150001,3573040506800001,Suparman,Malang,1980-06-05,1,Kepala Keluarga,"
         "3573,357304,3573041003,Jl. Kebonsari,3,2,2,aktif,1,3,900"
     )
-    summary = run_import(regions, write(tmp_path / "dtsen.csv", f"{header}\n{row}\n"), "dtsen")
-    assert summary.persons == 1
+    dead = (
+        "S-2,3573040101150001,3573044107820001,Sumiati,Malang,1982-07-01,2,Istri,"
+        "3573,357304,3573041003,Jl. Kebonsari,3,2,2,MENINGGAL,1,3,900"
+    )
+    summary = run_import(
+        regions, write(tmp_path / "dtsen.csv", f"{header}\n{row}\n{dead}\n"), "dtsen"
+    )
+    assert summary.persons == 2
     with regions.db.sessions() as session:
         household = session.scalars(select(Household)).one()
         assert household.desil == 2 and household.attributes == {"lantai": 3, "daya_listrik": 900}
-        person = session.scalars(select(Person)).one()
+        person, wife = session.scalars(select(Person).order_by(Person.id)).all()
         assert person.programmes == {"PBI": True} and person.desil == 2
+        assert not person.dead
+        assert wife.dead and wife.death_note == "MENINGGAL"  # status_dtsen records the death
 
 
 def test_p3ke_family_and_individual_files(regions, tmp_path) -> None:  # type: ignore[no-untyped-def]
