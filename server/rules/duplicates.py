@@ -194,14 +194,16 @@ def registry_two_ids(facts: Facts, ctx: Context) -> Iterator[Flag]:
     Severity.HIGH,
     "Foto dipakai ulang di kiriman lain",
     "Photo reused across submissions",
-    thresholds={"max_hamming": 6},
+    thresholds={"max_hamming": 3},
 )
 def photo_reused(facts: Facts, ctx: Context) -> Iterator[Flag]:
     """A photo must not appear (nearly) identical in another submission.
 
     Fires for each received photo whose perceptual hash (64-bit dHash) is within
     `max_hamming` differing bits of a hash of another submission, once per photo and other
-    submission, with the smallest distance. A hash within `max_hamming` bits of zero is
+    submission, with the smallest distance (the bridge finds other submissions' hashes
+    within 3 bits, so a higher setting finds no more). A hash within `max_hamming` bits of
+    zero is
     what a flat image (blank, dark, overexposed) gives; such photos all look alike to the
     hash, so they are left to V29 instead of being reported as reused."""
     limit = int(ctx.threshold("max_hamming"))

@@ -136,20 +136,23 @@ def gps_inside_village(facts: Facts, ctx: Context) -> Iterator[Flag]:
     Severity.HIGH,
     "Rumah tangga berbeda di titik yang sama",
     "Different households at the same spot",
-    thresholds={"same_spot_m": 15},
+    thresholds={"same_spot_m": 15, "min_households": 3},
 )
 def same_spot_other_household(facts: Facts, ctx: Context) -> Iterator[Flag]:
-    """Fires once for each other submission of the same enumerator, for a different
-    household, whose location is within `same_spot_m` of this one (inclusive: "within").
-    Different household: the target keys differ, or either visit has none (a new household
-    proposal). Interviews filled in from one place, rather than at each house, look like
-    this; so do households sharing a building, which the reviewer can tell from the
-    photos. Peers or visits without a location, or without a known enumerator, are
-    skipped."""
+    """Fires once when this visit and the same enumerator's visits to other households
+    within `same_spot_m` of it (inclusive: "within") make at least `min_households`
+    households at one spot: interviews filled in from one place, rather than at each house.
+    Two neighbours a few metres apart are common in a dense kampung, so a pair alone does
+    not fire; three households at one spot rarely happen but in one building, which the
+    reviewer can tell from the photos. Another household: the target keys differ, or a
+    visit has none (a new household proposal, each counted on its own). The evidence lists
+    the other submissions, nearest first. Peers or visits without a location, or without a
+    known enumerator, are skipped."""
     visit = facts.visit
     if visit.location is None or visit.enumerator_id is None:
         return
     limit = ctx.threshold("same_spot_m")
+    near: list[tuple[float, int, str | None]] = []
     for peer in facts.peers:
         if (
             peer.location is None
@@ -157,24 +160,27 @@ def same_spot_other_household(facts: Facts, ctx: Context) -> Iterator[Flag]:
             or peer.enumerator_id != visit.enumerator_id
         ):
             continue
-        same_household = (
-            visit.target_key is not None
-            and peer.target_key is not None
-            and peer.target_key == visit.target_key
-        )
-        if same_household:
+        if visit.target_key is not None and peer.target_key == visit.target_key:
             continue
         distance = round(distance_m(visit.location, peer.location), 2)
-        if not math.isfinite(distance) or distance > limit:
-            continue
-        yield ctx.flag(
-            f"Kiriman {peer.submission_id} dari pencacah yang sama, untuk rumah tangga lain, "
-            f"berjarak {distance:.0f} m dari lokasi ini.",
-            f"Submission {peer.submission_id} by the same enumerator, for another household, "
-            f"is {distance:.0f} m from this location.",
-            ["location"],
-            other_submission_id=peer.submission_id,
-            other_target_key=peer.target_key,
-            distance_m=round(distance, 1),
-            same_spot_m=limit,
-        )
+        if math.isfinite(distance) and distance <= limit:
+            near.append((distance, peer.submission_id, peer.target_key))
+    households = {key if key is not None else f"#{sid}" for _, sid, key in near}
+    if len(households) + 1 < int(ctx.threshold("min_households")):
+        return
+    near.sort()
+    distance, nearest, _ = near[0]
+    yield ctx.flag(
+        f"{len(households)} rumah tangga lain dari pencacah yang sama berjarak paling jauh "
+        f"{limit:g} m dari lokasi ini (terdekat: kiriman {nearest}, {distance:.0f} m).",
+        f"{len(households)} other households by the same enumerator are within {limit:g} m "
+        f"of this location (nearest: submission {nearest}, {distance:.0f} m).",
+        ["location"],
+        other_submission_id=nearest,
+        others=[
+            {"submission_id": sid, "target_key": key, "distance_m": round(d, 1)}
+            for d, sid, key in near[:20]
+        ],
+        households=len(households) + 1,
+        same_spot_m=limit,
+    )

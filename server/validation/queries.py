@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -150,16 +150,28 @@ def assigned_villages(session: Session, project_id: int, user_id: int) -> frozen
     return frozenset(v for v in rows if v)
 
 
-def persons_by_nik(session: Session, niks: Iterable[str]) -> dict[str, list[str]]:
-    """Registry person keys (ids) holding each NIK."""
+@dataclass(frozen=True)
+class Holder:
+    """A registry person holding a NIK."""
+
+    key: str
+    source: str
+    dead: bool
+    birth_date: date | None
+
+
+def persons_by_nik(session: Session, niks: Iterable[str]) -> dict[str, list[Holder]]:
+    """The registry persons (every source) holding each NIK."""
     wanted = sorted(set(niks))
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[Holder]] = {}
     if not wanted:
         return found
-    for nik, person_id in session.execute(
-        select(Person.nik, Person.id).where(Person.nik.in_(wanted)).order_by(Person.id)
+    for nik, person_id, source, dead, born in session.execute(
+        select(Person.nik, Person.id, Person.source, Person.dead, Person.birth_date)
+        .where(Person.nik.in_(wanted))
+        .order_by(Person.id)
     ):
-        found.setdefault(nik or "", []).append(str(person_id))
+        found.setdefault(nik or "", []).append(Holder(str(person_id), source, bool(dead), born))
     return found
 
 
@@ -213,12 +225,13 @@ def peer_ids(
     return sorted(found)[:limit]
 
 
-def same_submitter(
+def submitter_points(
     session: Session, form_id: int, submitter_id: int, submission_id: int
-) -> list[int]:
-    """The submitter's other submissions of the form that recorded a location."""
-    rows = session.scalars(
-        select(SubmissionKey.submission_id)
+) -> list[tuple[int, str]]:
+    """(submission, "lat,lon") of the submitter's other submissions of the form that
+    recorded a location."""
+    rows = session.execute(
+        select(SubmissionKey.submission_id, SubmissionKey.value)
         .join(Submission, Submission.id == SubmissionKey.submission_id)
         .where(
             SubmissionKey.form_id == form_id,
@@ -228,7 +241,7 @@ def same_submitter(
             Submission.deleted_at.is_(None),
         )
     )
-    return list(rows)
+    return [(row[0], row[1]) for row in rows]
 
 
 def keys_of(

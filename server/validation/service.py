@@ -21,7 +21,9 @@ from server.registry.matching import match
 from server.registry.names import name_key
 from server.registry.scoring import PersonFacts
 from server.rules.catalog import evaluate
+from server.rules.duplicates import hamming
 from server.rules.engine import worst
+from server.rules.location import distance_m
 from server.rules.model import (
     Facts,
     Flag,
@@ -37,9 +39,12 @@ from server.rules.settings import parse_settings
 from server.storage import BlobStore
 from server.validation import queries, stats
 from server.validation.facts import Files, Received, visit_from_instance
-from server.validation.photos import chunk_keys, dhash, signed, unsigned
+from server.validation.photos import INDEX_BITS, chunk_keys, dhash, signed, unsigned
 
 PEER_LIMIT = 200
+# The same enumerator's visits this close are peers (V34 compares them at `same_spot_m`,
+# 15 m by default; settings above NEAR_M see only peers within it).
+NEAR_M = 100.0
 # The keys a peer is described by (_peer); not the photo-hash chunks or the statistics' keys.
 PEER_KINDS = ("nik", "name_birth", "kk", "target", "village", "phash", "point")
 # Review states the rules may set or change (while `review_by_rules`): a person's approval
@@ -80,7 +85,11 @@ def _hash(path: Path) -> int | None:
 
 
 def _matches(session: Session, visit: Visit, village: str | None, today: date) -> list[Match]:
-    """Each person's best registry candidate, with every registry holder of their NIK."""
+    """Each person's best registry candidate, with every registry holder of their NIK.
+
+    The candidate counts as dead when its own record says so or when another source holds
+    the same NIK and birth date as dead: DTKS and DTSEN record deaths separately, and one
+    of them is often behind."""
     people = [m for m in visit.members if m.nik or m.name]
     holders = queries.persons_by_nik(session, [m.nik for m in people if m.nik])
     best = {}
@@ -104,11 +113,18 @@ def _matches(session: Session, visit: Visit, village: str | None, today: date) -
     found = []
     for member in people:
         top = best.get(member.path)
-        holding = tuple(holders.get(member.nik or "", ()))
+        holding = holders.get(member.nik or "", [])
+        keys = tuple(h.key for h in holding)
+        sources = tuple(h.source for h in holding)
         if top is None:
-            found.append(Match(member.path, None, same_nik_keys=holding))
+            found.append(Match(member.path, None, same_nik_keys=keys, same_nik_sources=sources))
             continue
         candidate = top.candidate
+        born = candidate.facts.birth_date
+        dead_elsewhere = any(
+            h.dead and h.key != str(candidate.person_id) and born and h.birth_date == born
+            for h in holding
+        )
         person = RegistryPerson(
             key=str(candidate.person_id),
             source=candidate.source,
@@ -116,7 +132,7 @@ def _matches(session: Session, visit: Visit, village: str | None, today: date) -
             name=candidate.facts.name,
             birth_date=candidate.facts.birth_date,
             sex=candidate.facts.sex,
-            dead=candidate.dead,
+            dead=candidate.dead or dead_elsewhere,
             padan=padan.get(candidate.person_id),
             household_key=str(candidate.household_id) if candidate.household_id else None,
         )
@@ -128,7 +144,8 @@ def _matches(session: Session, visit: Visit, village: str | None, today: date) -
                 str(top.band),
                 tuple(r.code for r in top.reasons),
                 tuple(top.found_by),
-                holding,
+                keys,
+                sources,
             )
         )
     return found
@@ -188,6 +205,35 @@ def _peer(submission_id: int, submitter: int | None, keys: list[tuple[str, str]]
     )
 
 
+def _peers(
+    session: Session,
+    submission_id: int,
+    form_id: int,
+    submitter_id: int | None,
+    visit: Visit,
+    keys: list[tuple[str, str]],
+) -> list[int]:
+    """Other submissions that may be duplicates of this one: sharing a NIK, KK or name and
+    birth date; with a photo hash within `INDEX_BITS` (found through its chunks, then
+    checked); or the same enumerator's within `NEAR_M` of this location."""
+    sharing = [k for k in keys if k[0] in ("nik", "kk", "name_birth")]
+    found = set(queries.peer_ids(session, submission_id, form_id, sharing, PEER_LIMIT))
+    chunks = [k for k in keys if k[0] == "ph"]
+    if chunks:
+        candidates = queries.peer_ids(session, submission_id, form_id, chunks, PEER_LIMIT)
+        mine = [p.phash for p in visit.photos if p.phash is not None]
+        for other, hashes in queries.keys_of(session, candidates, ("phash",)).items():
+            if any(hamming(a, int(b)) <= INDEX_BITS for a in mine for _, b in hashes):
+                found.add(other)
+    here = visit.location
+    if submitter_id is not None and here is not None:
+        for other, value in queries.submitter_points(session, form_id, submitter_id, submission_id):
+            lat, _, lon = value.partition(",")
+            if distance_m(here, Point(float(lat), float(lon))) <= NEAR_M:
+                found.add(other)
+    return sorted(found)[:PEER_LIMIT]
+
+
 def _first(values: dict[str, list[str]], kind: str) -> str | None:
     found = values.get(kind)
     return found[0] if found else None
@@ -245,11 +291,7 @@ def do_evaluate(
     paths = stats.numeric_paths(session, found.form_version_id, found.form_version_md5)
     counted = stats.stat_keys(visit, day, paths, found.submitter_id)
     queries.replace_keys(session, submission_id, found.form_id, keys + counted)
-    sharing = [k for k in keys if k[0] in ("nik", "kk", "name_birth", "ph")]
-    peers = queries.peer_ids(session, submission_id, found.form_id, sharing, PEER_LIMIT)
-    if found.submitter_id is not None:
-        near = queries.same_submitter(session, found.form_id, found.submitter_id, submission_id)
-        peers = sorted(set(peers) | set(near[:PEER_LIMIT]))
+    peers = _peers(session, submission_id, found.form_id, found.submitter_id, visit, keys)
     peer_keys = queries.keys_of(session, peers, PEER_KINDS)
     owners = queries.submitters(session, peers)
     facts = Facts(

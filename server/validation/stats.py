@@ -49,6 +49,9 @@ TEAM_KINDS = ("day", "outcome", "dead", "num")
 CACHE_SECONDS = 300.0
 CACHE_SIZE = 4096
 MIN_QUARTILE_VALUES = 20
+# A team median of visits per day needs this many member-days: the first days of a round
+# (or the first checks of a re-run) would otherwise set a median of one or two.
+MIN_MEMBER_DAYS = 5
 MAX_NUMERIC_PATHS = 20
 KEY_LENGTH = 80  # SubmissionKey.value
 DEFAULT_ZONE = "Asia/Jakarta"
@@ -130,11 +133,13 @@ def _rates(outcomes: Counter[str], dead: int, visits: int) -> dict[str, float]:
     return rates
 
 
-def team_stats(rows: Iterable[tuple[Any, str, str, int]]) -> TeamStats:
+def team_stats(
+    rows: Iterable[tuple[Any, str, str, int]], min_member_days: int = MIN_MEMBER_DAYS
+) -> TeamStats:
     """The team's figures from (submitter, kind, value, count) rows: the median of visits
-    per (member, day) with a visit, outcome shares over the team's visits, and the
-    inclusive quartiles (q1, q3) of each numeric path with MIN_QUARTILE_VALUES values; and
-    each member's visits and outcome rates."""
+    per (member, day) with a visit (from `min_member_days` of them), outcome shares over
+    the team's visits, and the inclusive quartiles (q1, q3) of each numeric path with
+    MIN_QUARTILE_VALUES values; and each member's visits and outcome rates."""
     per_day: list[int] = []
     outcomes: Counter[str] = Counter()
     dead = visits = 0
@@ -169,7 +174,9 @@ def team_stats(rows: Iterable[tuple[Any, str, str, int]]) -> TeamStats:
         for member, n in own_visits.items()
     }
     return TeamStats(
-        median_visits_per_day=float(statistics.median(per_day)) if per_day else None,
+        median_visits_per_day=float(statistics.median(per_day))
+        if len(per_day) >= min_member_days
+        else None,
         outcome_rates=_rates(outcomes, dead, visits),
         quartiles=quartiles,
         members=members,

@@ -208,11 +208,11 @@ def test_v24_registry_two_ids(matches: tuple[Match, ...], expected: Severity | N
 
 V25_CASES = [
     pytest.param(visit(), peer(phashes=frozenset({HASH})), 0, id="same-photo"),
-    pytest.param(visit(), peer(phashes=frozenset({HASH ^ 0b111111})), 6, id="six-bits"),
+    pytest.param(visit(), peer(phashes=frozenset({HASH ^ 0b111})), 3, id="three-bits"),
     pytest.param(
         visit(), peer(phashes=frozenset({HASH ^ 0b1111111, HASH ^ 0b11})), 2, id="closest-wins"
     ),
-    pytest.param(visit(), peer(phashes=frozenset({HASH ^ 0b1111111})), None, id="seven-bits"),
+    pytest.param(visit(), peer(phashes=frozenset({HASH ^ 0b1111})), None, id="four-bits"),
     pytest.param(visit(), peer(phashes=frozenset()), None, id="peer-without-photos"),
     pytest.param(
         visit(photos=(Photo("foto_depan", "d.jpg", received=False, phash=HASH),)),
@@ -232,7 +232,7 @@ V25_CASES = [
 
 @pytest.mark.parametrize(("v", "other", "distance"), V25_CASES)
 def test_v25_photo_reused(v: Visit, other: Peer, distance: int | None) -> None:
-    """V25 fires when a received photo's hash is within six bits of another submission's."""
+    """V25 fires when a received photo's hash is within three bits of another submission's."""
     flags = check_case(
         "V25", Facts(visit=v, peers=(other,)), None if distance is None else Severity.HIGH
     )

@@ -153,6 +153,9 @@ def test_v32_threshold_from_settings() -> None:
 
 # ---- V34 ----------------------------------------------------------------------------------
 
+# A second other household 5 m north: with the peer of each case, a spot of three.
+SECOND = Peer(submission_id=12, enumerator_id=3, target_key="1003", location=north(HOME, 5))
+
 V34_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("other household 10 m away", {}, {}, True),
     ("other household 15 m away (within)", {}, {"location": north(HOME, 15)}, True),
@@ -174,22 +177,27 @@ V34_CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
 def test_v34_same_spot_other_household(
     case: str, visit_overrides: dict[str, Any], peer_overrides: dict[str, Any], fires: bool
 ) -> None:
-    """V34 fires for the same enumerator's other household within 15 m."""
-    facts = Facts(visit(**visit_overrides), peers=(peer(**peer_overrides),))
+    """V34 fires when two other households of the enumerator are within 15 m (with SECOND)."""
+    facts = Facts(visit(**visit_overrides), peers=(peer(**peer_overrides), SECOND))
     flags = run("V34", facts)
     assert len(flags) == (1 if fires else 0)
     assert all(f.rule == "V34" and f.severity is Severity.HIGH for f in flags)
 
 
-def test_v34_one_flag_per_peer_with_evidence() -> None:
-    """Each nearby peer gets its own flag naming the submission and the distance."""
-    peers = (peer(), peer(submission_id=12, target_key="1003", location=north(HOME, 5)))
-    flags = run("V34", Facts(visit(), peers=peers))
-    assert [f.evidence["other_submission_id"] for f in flags] == [11, 12]
-    assert [f.evidence["distance_m"] for f in flags] == [
-        pytest.approx(10, abs=0.2),
-        pytest.approx(5, abs=0.2),
-    ]
+def test_v34_one_flag_listing_the_others_nearest_first() -> None:
+    """One flag names every nearby submission, nearest first, and the households counted."""
+    flags = run("V34", Facts(visit(), peers=(peer(), SECOND)))
+    assert len(flags) == 1
+    evidence = flags[0].evidence
+    assert evidence["other_submission_id"] == 12
+    assert [o["submission_id"] for o in evidence["others"]] == [12, 11]
+    assert evidence["others"][0]["distance_m"] == pytest.approx(5, abs=0.2)
+    assert evidence["households"] == 3
+
+
+def test_v34_two_neighbours_are_no_cluster() -> None:
+    """One other household nearby (two neighbours) does not fire."""
+    assert run("V34", Facts(visit(), peers=(peer(),))) == []
 
 
 def test_location_rules_survive_a_bare_visit() -> None:

@@ -54,8 +54,9 @@ def test_team_figures_from_counted_keys() -> None:
         (2, "num", "jumlah_art=5", 10),
         (2, "num", "aset/ternak/sapi=1", 19),
     ]
-    figures = team_stats(rows)
+    figures = team_stats(rows, min_member_days=3)
     assert figures.median_visits_per_day == 4
+    assert team_stats(rows).median_visits_per_day is None  # 3 member-days: too few
     assert figures.outcome_rates == {
         "tidak_ditemukan": 0.25,
         "ditemukan": 0.625,
