@@ -112,6 +112,13 @@ def match(
     return rank(person, (_candidate(row) for row in rows), keys, limit)
 
 
+def score_known(person: PersonFacts, row: queries.CandidateRow, today: date | None = None) -> Match:
+    """Score one registry person already known to be the candidate (the person a list row
+    names), without searching: the same score, band and reasons `match` would give it."""
+    keys = blocking_keys(person, today)
+    return rank(person, [_candidate(row)], keys, 1)[0]
+
+
 def rank(
     person: PersonFacts,
     candidates: Iterable[Candidate],

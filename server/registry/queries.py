@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from server.registry import bulk
@@ -133,6 +133,19 @@ class CandidateRow(NamedTuple):
 
 
 _CANDIDATE_SQL = ", ".join(CandidateRow._fields)
+
+
+_BY_ID = select(*(getattr(Person, f) for f in CandidateRow._fields)).where(
+    Person.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def candidates_by_id(session: Session, person_ids: Sequence[int]) -> list[CandidateRow]:
+    """These registry persons as candidates (a list row already names its person)."""
+    if not person_ids:
+        return []
+    rows = session.connection().execute(_BY_ID, {"ids": sorted(set(person_ids))})
+    return [CandidateRow(*row) for row in rows]
 
 
 def candidates(

@@ -67,15 +67,15 @@ def _text(element: etree._Element | None) -> str | None:
     return value or None
 
 
+def _steps(path: str) -> str:
+    """An ElementPath for `a/b` matching the names in any namespace or none (`{*}a/{*}b`);
+    the paths are question names, checked against the form when its settings were
+    published."""
+    return "/".join(f"{{*}}{step}" for step in path.split("/"))
+
+
 def _find(node: etree._Element, path: str | None) -> etree._Element | None:
-    if not path:
-        return None
-    current: etree._Element | None = node
-    for step in path.split("/"):
-        if current is None:
-            return None
-        current = next((c for c in current if _local(c) == step), None)
-    return current
+    return node.find(_steps(path)) if path else None
 
 
 def _value(node: etree._Element, path: str | None) -> str | None:
@@ -90,7 +90,7 @@ def _all(node: etree._Element, path: str | None) -> list[etree._Element]:
     parent = _find(node, parent_path) if parent_path else node
     if parent is None:
         return []
-    return [c for c in parent if _local(c) == name]
+    return list(parent.iterfind(f"{{*}}{name}"))
 
 
 def parse_date(value: str | None) -> date | None:

@@ -43,53 +43,58 @@ class Stored:
     form_version_md5: str
 
 
+_SUBMITTED = aliased(FormVersion)
+_CURRENT = aliased(FormVersion)
+# Hot paths of a check are pre-built statements run on the connection (server/db.py run):
+# building a select per call through the ORM cost more than the queries themselves.
+_STORED = (
+    select(
+        Submission.id,
+        SubmissionVersion.id,
+        Submission.form_id,
+        Form.project_id,
+        Submission.submitter_id,
+        Submission.review_state,
+        Submission.review_by_rules,
+        Submission.instance_id,
+        SubmissionVersion.xml,
+        SubmissionVersion.created_at,
+        _SUBMITTED.version,
+        _CURRENT.version,
+        _CURRENT.rule_settings,
+        _SUBMITTED.id,
+        _SUBMITTED.md5,
+    )
+    .join(SubmissionVersion, SubmissionVersion.id == Submission.current_version_id)
+    .join(_SUBMITTED, _SUBMITTED.id == SubmissionVersion.form_version_id)
+    .join(Form, Form.id == Submission.form_id)
+    .join(_CURRENT, _CURRENT.id == Form.current_version_id)
+    .where(Submission.id == bindparam("id"), Submission.deleted_at.is_(None))
+)
+
+
 def stored(session: Session, submission_id: int) -> Stored | None:
-    submitted = aliased(FormVersion)
-    current = aliased(FormVersion)
-    row = session.execute(
-        select(
-            Submission.id,
-            SubmissionVersion.id,
-            Submission.form_id,
-            Form.project_id,
-            Submission.submitter_id,
-            Submission.review_state,
-            Submission.review_by_rules,
-            Submission.instance_id,
-            SubmissionVersion.xml,
-            SubmissionVersion.created_at,
-            submitted.version,
-            current.version,
-            current.rule_settings,
-            submitted.id,
-            submitted.md5,
-        )
-        .join(SubmissionVersion, SubmissionVersion.id == Submission.current_version_id)
-        .join(submitted, submitted.id == SubmissionVersion.form_version_id)
-        .join(Form, Form.id == Submission.form_id)
-        .join(current, current.id == Form.current_version_id)
-        .where(Submission.id == submission_id, Submission.deleted_at.is_(None))
-    ).first()
+    row = run(session, _STORED, {"id": submission_id}).first()
     return Stored(*tuple(row)) if row else None  # type: ignore[arg-type]
+
+
+_ATTACHMENTS = select(SubmissionAttachment.name, SubmissionAttachment.blob_sha256).where(
+    SubmissionAttachment.submission_version_id == bindparam("id")
+)
+_PHOTO_HASHES = select(PhotoHash.blob_sha256, PhotoHash.phash).where(
+    PhotoHash.blob_sha256.in_(bindparam("blobs", expanding=True))
+)
 
 
 def attachments(session: Session, version_id: int) -> list[tuple[str, str | None]]:
     """(file name, blob) of the version's expected attachments (blob None: not received)."""
-    rows = session.execute(
-        select(SubmissionAttachment.name, SubmissionAttachment.blob_sha256).where(
-            SubmissionAttachment.submission_version_id == version_id
-        )
-    )
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1]) for row in run(session, _ATTACHMENTS, {"id": version_id})]
 
 
 def photo_hashes(session: Session, blobs: Sequence[str]) -> dict[str, int | None]:
     if not blobs:
         return {}
-    rows = session.execute(
-        select(PhotoHash.blob_sha256, PhotoHash.phash).where(PhotoHash.blob_sha256.in_(blobs))
-    )
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: row[1] for row in run(session, _PHOTO_HASHES, {"blobs": list(blobs)})}
 
 
 def add_photo_hashes(session: Session, hashes: dict[str, int | None]) -> None:
@@ -109,19 +114,22 @@ class TargetFacts:
     kk: str | None
 
 
+_TARGET = (
+    select(
+        Target.assignee_id,
+        Target.village_code,
+        Target.household_id,
+        Household.desil,
+        Household.programmes,
+        Household.kk,
+    )
+    .join(Household, Household.id == Target.household_id)
+    .where(Target.id == bindparam("id"), Target.project_id == bindparam("project_id"))
+)
+
+
 def target(session: Session, project_id: int, target_id: int) -> TargetFacts | None:
-    row = session.execute(
-        select(
-            Target.assignee_id,
-            Target.village_code,
-            Target.household_id,
-            Household.desil,
-            Household.programmes,
-            Household.kk,
-        )
-        .join(Household, Household.id == Target.household_id)
-        .where(Target.id == target_id, Target.project_id == project_id)
-    ).first()
+    row = run(session, _TARGET, {"id": target_id, "project_id": project_id}).first()
     return TargetFacts(*row) if row else None
 
 
@@ -136,18 +144,21 @@ def village_centroid(session: Session, code: str) -> Point | None:
     return Point(float(row[0]), float(row[1]))
 
 
-def assigned_villages(session: Session, project_id: int, user_id: int) -> frozenset[str]:
-    rows = session.scalars(
-        select(Target.village_code)
-        .where(
-            Target.project_id == project_id,
-            Target.assignee_id == user_id,
-            Target.village_code.is_not(None),
-            Target.state.in_((*ON_LIST, "visited")),
-        )
-        .distinct()
+_ASSIGNED_VILLAGES = (
+    select(Target.village_code)
+    .where(
+        Target.project_id == bindparam("project_id"),
+        Target.assignee_id == bindparam("user_id"),
+        Target.village_code.is_not(None),
+        Target.state.in_((*ON_LIST, "visited")),
     )
-    return frozenset(v for v in rows if v)
+    .distinct()
+)
+
+
+def assigned_villages(session: Session, project_id: int, user_id: int) -> frozenset[str]:
+    rows = run(session, _ASSIGNED_VILLAGES, {"project_id": project_id, "user_id": user_id})
+    return frozenset(row[0] for row in rows if row[0])
 
 
 @dataclass(frozen=True)
@@ -160,39 +171,61 @@ class Holder:
     birth_date: date | None
 
 
+_HOLDERS = (
+    select(Person.nik, Person.id, Person.source, Person.dead, Person.birth_date)
+    .where(Person.nik.in_(bindparam("niks", expanding=True)))
+    .order_by(Person.id)
+)
+
+
 def persons_by_nik(session: Session, niks: Iterable[str]) -> dict[str, list[Holder]]:
     """The registry persons (every source) holding each NIK."""
     wanted = sorted(set(niks))
     found: dict[str, list[Holder]] = {}
     if not wanted:
         return found
-    for nik, person_id, source, dead, born in session.execute(
-        select(Person.nik, Person.id, Person.source, Person.dead, Person.birth_date)
-        .where(Person.nik.in_(wanted))
-        .order_by(Person.id)
-    ):
+    for nik, person_id, source, dead, born in run(session, _HOLDERS, {"niks": wanted}):
         found.setdefault(nik or "", []).append(Holder(str(person_id), source, bool(dead), born))
     return found
+
+
+_PADAN = select(Person.id, Person.padan).where(Person.id.in_(bindparam("ids", expanding=True)))
 
 
 def padan(session: Session, person_ids: Iterable[int]) -> dict[int, bool | None]:
     ids = sorted(set(person_ids))
     if not ids:
         return {}
-    rows = session.execute(select(Person.id, Person.padan).where(Person.id.in_(ids)))
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: row[1] for row in run(session, _PADAN, {"ids": ids})}
+
+
+_DELETE_KEYS = delete(SubmissionKey).where(SubmissionKey.submission_id == bindparam("id"))
+_INSERT_KEYS = insert(SubmissionKey.__table__)  # type: ignore[arg-type]
 
 
 def replace_keys(
     session: Session, submission_id: int, form_id: int, keys: Iterable[tuple[str, str]]
 ) -> None:
-    session.execute(delete(SubmissionKey).where(SubmissionKey.submission_id == submission_id))
+    run(session, _DELETE_KEYS, {"id": submission_id})
     rows = [
         {"submission_id": submission_id, "form_id": form_id, "kind": kind, "value": value[:80]}
         for kind, value in sorted(set(keys))
     ]
     if rows:
-        session.execute(insert(SubmissionKey), rows)
+        run(session, _INSERT_KEYS, rows)
+
+
+_PEERS = (
+    select(SubmissionKey.submission_id)
+    .where(
+        SubmissionKey.form_id == bindparam("form_id"),
+        SubmissionKey.kind == bindparam("kind"),
+        SubmissionKey.value.in_(bindparam("values", expanding=True)),
+        SubmissionKey.submission_id != bindparam("id"),
+    )
+    .distinct()
+    .limit(bindparam("limit"))
+)
 
 
 def peer_ids(
@@ -210,38 +243,53 @@ def peer_ids(
     for kind, values in by_kind.items():
         ordered = sorted(values)
         for start in range(0, len(ordered), CHUNK):
-            rows = session.scalars(
-                select(SubmissionKey.submission_id)
-                .where(
-                    SubmissionKey.form_id == form_id,
-                    SubmissionKey.kind == kind,
-                    SubmissionKey.value.in_(ordered[start : start + CHUNK]),
-                    SubmissionKey.submission_id != submission_id,
-                )
-                .distinct()
-                .limit(limit)
-            )
-            found.update(rows)
+            params = {
+                "form_id": form_id,
+                "kind": kind,
+                "values": ordered[start : start + CHUNK],
+                "id": submission_id,
+                "limit": limit,
+            }
+            found.update(row[0] for row in run(session, _PEERS, params))
     return sorted(found)[:limit]
 
 
+_CELL = aliased(SubmissionKey)
+_POINTS = (
+    select(SubmissionKey.submission_id, SubmissionKey.value)
+    .join(_CELL, _CELL.submission_id == SubmissionKey.submission_id)
+    .join(Submission, Submission.id == SubmissionKey.submission_id)
+    .where(
+        _CELL.form_id == bindparam("form_id"),
+        _CELL.kind == "cell",
+        _CELL.value.in_(bindparam("cells", expanding=True)),
+        SubmissionKey.kind == "point",
+        Submission.submitter_id == bindparam("submitter_id"),
+        Submission.id != bindparam("id"),
+        Submission.deleted_at.is_(None),
+    )
+)
+_KEYS_OF = select(SubmissionKey.submission_id, SubmissionKey.kind, SubmissionKey.value).where(
+    SubmissionKey.submission_id.in_(bindparam("ids", expanding=True)),
+    SubmissionKey.kind.in_(bindparam("kinds", expanding=True)),
+)
+_SUBMITTERS = select(Submission.id, Submission.submitter_id).where(
+    Submission.id.in_(bindparam("ids", expanding=True))
+)
+
+
 def submitter_points(
-    session: Session, form_id: int, submitter_id: int, submission_id: int
+    session: Session, form_id: int, submitter_id: int, submission_id: int, cells: Sequence[str]
 ) -> list[tuple[int, str]]:
     """(submission, "lat,lon") of the submitter's other submissions of the form that
-    recorded a location."""
-    rows = session.execute(
-        select(SubmissionKey.submission_id, SubmissionKey.value)
-        .join(Submission, Submission.id == SubmissionKey.submission_id)
-        .where(
-            SubmissionKey.form_id == form_id,
-            SubmissionKey.kind == "point",
-            Submission.submitter_id == submitter_id,
-            Submission.id != submission_id,
-            Submission.deleted_at.is_(None),
-        )
-    )
-    return [(row[0], row[1]) for row in rows]
+    recorded a location in one of these grid cells."""
+    params = {
+        "form_id": form_id,
+        "submitter_id": submitter_id,
+        "id": submission_id,
+        "cells": list(cells),
+    }
+    return [(row[0], row[1]) for row in run(session, _POINTS, params)]
 
 
 def keys_of(
@@ -250,13 +298,8 @@ def keys_of(
     """The keys of these kinds that each of the submissions left."""
     found: dict[int, list[tuple[str, str]]] = {}
     for start in range(0, len(submission_ids), CHUNK):
-        rows = session.execute(
-            select(SubmissionKey.submission_id, SubmissionKey.kind, SubmissionKey.value).where(
-                SubmissionKey.submission_id.in_(submission_ids[start : start + CHUNK]),
-                SubmissionKey.kind.in_(kinds),
-            )
-        )
-        for submission, kind, value in rows:
+        params = {"ids": list(submission_ids[start : start + CHUNK]), "kinds": list(kinds)}
+        for submission, kind, value in run(session, _KEYS_OF, params):
             found.setdefault(submission, []).append((kind, value))
     return found
 
@@ -264,19 +307,26 @@ def keys_of(
 def submitters(session: Session, submission_ids: Sequence[int]) -> dict[int, int | None]:
     if not submission_ids:
         return {}
-    rows = session.execute(
-        select(Submission.id, Submission.submitter_id).where(Submission.id.in_(submission_ids))
-    )
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: row[1] for row in run(session, _SUBMITTERS, {"ids": list(submission_ids)})}
+
+
+_DELETE_FLAGS = delete(StoredFlag).where(StoredFlag.submission_id == bindparam("id"))
+_INSERT_FLAGS = insert(StoredFlag.__table__)  # type: ignore[arg-type]
+_SET_STATE = (
+    update(Submission)
+    .where(Submission.id == bindparam("submission"))
+    .values(review_state=bindparam("state"), review_by_rules=True)
+)
 
 
 def replace_flags(
     session: Session, submission_id: int, version_id: int, flags: Sequence[dict[str, Any]]
 ) -> None:
-    session.execute(delete(StoredFlag).where(StoredFlag.submission_id == submission_id))
+    run(session, _DELETE_FLAGS, {"id": submission_id})
     if flags:
-        session.execute(
-            insert(StoredFlag),
+        run(
+            session,
+            _INSERT_FLAGS,
             [{"submission_id": submission_id, "version_id": version_id, **f} for f in flags],
         )
 
@@ -293,11 +343,7 @@ def flags_of(session: Session, submission_id: int) -> list[StoredFlag]:
 
 def set_review_state(session: Session, submission_id: int, state: str) -> None:
     """The rules' decision (it stays theirs until a person decides)."""
-    session.execute(
-        update(Submission)
-        .where(Submission.id == submission_id)
-        .values(review_state=state, review_by_rules=True)
-    )
+    run(session, _SET_STATE, {"submission": submission_id, "state": state})
 
 
 def submission_ids(session: Session, xml_form_id: str | None) -> list[int]:

@@ -9,6 +9,7 @@ a job may run twice (a worker restarted half-way) without leaving doubles.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -17,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from server import audit
 from server.registry.identity import check_nik
-from server.registry.matching import match
+from server.registry.matching import match, score_known
 from server.registry.names import name_key
+from server.registry.queries import candidates_by_id
 from server.registry.scoring import PersonFacts
 from server.rules.catalog import evaluate
 from server.rules.duplicates import hamming
@@ -45,6 +47,7 @@ PEER_LIMIT = 200
 # The same enumerator's visits this close are peers (V34 compares them at `same_spot_m`,
 # 15 m by default; settings above NEAR_M see only peers within it).
 NEAR_M = 100.0
+CELL_DEGREES = 0.001  # 111 m of latitude: the 3 x 3 cells around a point cover NEAR_M
 # The keys a peer is described by (_peer); not the photo-hash chunks or the statistics' keys.
 PEER_KINDS = ("nik", "name_birth", "kk", "target", "village", "phash", "point")
 # Review states the rules may set or change (while `review_by_rules`): a person's approval
@@ -92,21 +95,29 @@ def _matches(session: Session, visit: Visit, village: str | None, today: date) -
     of them is often behind."""
     people = [m for m in visit.members if m.nik or m.name]
     holders = queries.persons_by_nik(session, [m.nik for m in people if m.nik])
+    listed = {
+        m.path: int(m.registry_key)
+        for m in people
+        if m.registry_key and m.registry_key.isdigit() and not m.nik_corrected
+    }
+    rows = {row.id: row for row in candidates_by_id(session, list(listed.values()))}
     best = {}
     for member in people:
-        ranked = match(
-            session,
-            PersonFacts(
-                nik=member.nik,
-                name=member.name or "",
-                birth_date=member.birth_date,
-                sex=member.sex if member.sex in ("L", "P") else None,  # type: ignore[arg-type]
-                village_code=village,
-                kk=visit.kk or visit.registry_kk,
-            ),
-            limit=1,
-            today=today,
+        facts = PersonFacts(
+            nik=member.nik,
+            name=member.name or "",
+            birth_date=member.birth_date,
+            sex=member.sex if member.sex in ("L", "P") else None,  # type: ignore[arg-type]
+            village_code=village,
+            kk=visit.kk or visit.registry_kk,
         )
+        row = rows.get(listed.get(member.path, -1))
+        if row is not None and (row.nik or "") == (member.nik or ""):
+            # A list row names its registry person, and the field kept its NIK: that
+            # person is the candidate, scored without a search.
+            best[member.path] = score_known(facts, row, today)
+            continue
+        ranked = match(session, facts, limit=1, today=today)
         if ranked:
             best[member.path] = ranked[0]
     padan = queries.padan(session, [b.candidate.person_id for b in best.values()])
@@ -172,7 +183,20 @@ def _keys(visit: Visit, village: str | None) -> list[tuple[str, str]]:
             keys.extend(("ph", chunk) for chunk in chunk_keys(photo.phash))
     if visit.location is not None:
         keys.append(("point", f"{visit.location.lat:.6f},{visit.location.lon:.6f}"))
+        keys.append(("cell", _cell(visit.location.lat, visit.location.lon)))
     return keys
+
+
+def _cell(lat: float, lon: float) -> str:
+    """The location's cell of a grid of CELL_DEGREES (about 110 m), by which the same
+    enumerator's nearby visits are found."""
+    return f"{math.floor(lat / CELL_DEGREES)}:{math.floor(lon / CELL_DEGREES)}"
+
+
+def _cells_around(point: Point) -> list[str]:
+    """The point's cell and its eight neighbours: every place within one cell of it."""
+    row, col = math.floor(point.lat / CELL_DEGREES), math.floor(point.lon / CELL_DEGREES)
+    return [f"{row + dr}:{col + dc}" for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
 
 
 def _peer(submission_id: int, submitter: int | None, keys: list[tuple[str, str]]) -> Peer:
@@ -227,7 +251,9 @@ def _peers(
                 found.add(other)
     here = visit.location
     if submitter_id is not None and here is not None:
-        for other, value in queries.submitter_points(session, form_id, submitter_id, submission_id):
+        for other, value in queries.submitter_points(
+            session, form_id, submitter_id, submission_id, _cells_around(here)
+        ):
             lat, _, lon = value.partition(",")
             if distance_m(here, Point(float(lat), float(lon))) <= NEAR_M:
                 found.add(other)
@@ -311,7 +337,7 @@ def do_evaluate(
         if found.submitter_id is not None
         else None,
         village_centroid=_centroid(session, village) if village else None,
-        enumerator_villages=queries.assigned_villages(session, found.project_id, found.submitter_id)
+        enumerator_villages=_assigned_villages(session, found.project_id, found.submitter_id)
         if found.submitter_id is not None
         else frozenset(),
         today=today,
@@ -327,6 +353,15 @@ def do_evaluate(
                 session, None, "submission.review", "submission", submission_id, state=state
             )
     return Evaluation(submission_id, flags, state, peers)
+
+
+def _assigned_villages(session: Session, project_id: int, user_id: int) -> frozenset[str]:
+    """The enumerator's assigned area, kept per process like the team figures (a list
+    change reaches the check within stats.CACHE_SECONDS)."""
+    return stats.CACHE.get(
+        (stats.database(session), "villages", project_id, user_id),
+        lambda: queries.assigned_villages(session, project_id, user_id),
+    )
 
 
 def _centroid(session: Session, village: str) -> Point | None:
