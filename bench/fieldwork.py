@@ -215,6 +215,7 @@ def send_round(
     started = time.monotonic()
 
     def flush() -> None:
+        synth.keep_photos(svc.store, pending)
         with svc.db.transaction() as session:
             receipts = synth.do_store_visits(session, svc.store, form, pending)
         for visit, receipt in zip(pending, receipts, strict=True):

@@ -176,7 +176,11 @@ def candidates(
     if keys.kk:  # through the households' KK index: a P3KE member's KK is on the family
         block("household_id IN (SELECT id FROM registry_households WHERE kk = ?)", keys.kk)
     if keys.village and keys.birth_date:
-        block("(village_code = ? AND birth_date = ?)", keys.village, day)
+        # Through the (birth_date, name_key) index: a day's births in a kabupaten are a
+        # few dozen rows, a village is thousands. SQLite without statistics would walk the
+        # village's (village_code, name_key) range instead; `+` keeps it off that index.
+        village = "+village_code" if dialect == "sqlite" else "village_code"
+        block(f"({village} = ? AND birth_date = ?)", keys.village, day)
     if keys.village and keys.name_keys:
         names = ", ".join("?" * len(keys.name_keys))
         block(f"(village_code = ? AND name_key IN ({names}))", keys.village, *keys.name_keys)

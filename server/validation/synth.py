@@ -799,6 +799,16 @@ def plan_fieldwork(
         day.close()
 
 
+def keep_photos(store: BlobStore, visits: Sequence[PlannedVisit], threads: int = 8) -> None:
+    """Make the visits' photos durable in the store beforehand, several at a time (each
+    is fsynced), so that receiving them finds them already kept. Phones upload in
+    parallel; one loop would wait for every fsync in turn."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(store.put_bytes, [d for v in visits for d in v.photos.values()]))
+
+
 def do_store_visits(
     session: Session, store: BlobStore, form: SubmissionForm, visits: Iterable[PlannedVisit]
 ) -> list[Receipt]:
