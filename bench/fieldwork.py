@@ -10,7 +10,9 @@ hundred subprocesses and goes through the same service functions.
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ from server.config import load_settings  # noqa: E402
 from server.services import Services  # noqa: E402
 
 PROJECT = "Verval bench"
+RESULTS = ROOT / "bench" / "results"
 TEAM_SIZE = 7
 
 
@@ -38,6 +41,21 @@ class Round:
     project_id: int
     enumerators: int
     targets: int
+
+
+def record(name: str, backend: str, figures: dict[str, object]) -> None:
+    """Append one run's figures, with when and where it ran, to results/<name>-<backend>.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = {
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "backend": backend,
+        "machine": f"{platform.machine()} {platform.python_version()} {os.cpu_count()} cpu",
+        **figures,
+    }
+    path = RESULTS / f"{name}-{backend}.json"
+    runs = json.loads(path.read_text()) if path.is_file() else []
+    runs.append(result)
+    path.write_text(json.dumps(runs, indent=1) + "\n")
 
 
 def run(cmd: list[str], env: dict[str, str]) -> str:

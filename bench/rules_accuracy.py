@@ -29,19 +29,16 @@ Results are appended to bench/results/rules_accuracy-<backend>.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from fieldwork import ROOT, registry_instance, send_round, set_up_round
+from fieldwork import ROOT, record, registry_instance, send_round, set_up_round
 
 from server.registry.synth import ErrorRates, write_synthetic
 from server.validation.synth import CLASSES, DETECTED_BY
 
-RESULTS = ROOT / "bench" / "results"
 RATES = ErrorRates(dead_recipient=0.06, well_off_recipient=0.12)
 
 
@@ -132,25 +129,21 @@ def main() -> None:
     for name, row in report.items():
         if row["missed_examples"] or row["false_examples"]:
             print(f"{name}: missed {row['missed_examples']} false {row['false_examples']}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {
-        "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "backend": backend,
-        "machine": f"{platform.machine()} {platform.python_version()}",
-        "persons": args.persons,
-        "seed": args.seed,
-        "submissions": len(truth),
-        "checks": ran,
-        "receive_seconds": round(received, 1),
-        "check_seconds": round(checked, 1),
-        "classes": report,
-        "submissions_per_rule": dict(sorted(fired.items())),
-        "targets_met": ok,
-    }
-    path = RESULTS / f"rules_accuracy-{backend}.json"
-    runs = json.loads(path.read_text()) if path.is_file() else []
-    runs.append(result)
-    path.write_text(json.dumps(runs, indent=1) + "\n")
+    record(
+        "rules_accuracy",
+        backend,
+        {
+            "persons": args.persons,
+            "seed": args.seed,
+            "submissions": len(truth),
+            "checks": ran,
+            "receive_seconds": round(received, 1),
+            "check_seconds": round(checked, 1),
+            "classes": report,
+            "submissions_per_rule": dict(sorted(fired.items())),
+            "targets_met": ok,
+        },
+    )
     print("targets met" if ok else "targets NOT met")
     sys.exit(0 if ok else 1)
 

@@ -27,19 +27,14 @@ Results are appended to bench/results/rules_throughput-<backend>.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-from fieldwork import ROOT, VERIVALI, registry_instance, send_round, set_up_round
+from fieldwork import ROOT, VERIVALI, record, registry_instance, send_round, set_up_round
 from proctree import children, rss
-
-RESULTS = ROOT / "bench" / "results"
 
 
 def peak_rss_reset() -> None:
@@ -164,21 +159,17 @@ def main() -> None:
     again = rerun(env)
     print(f"rerun: {again['seconds']} s, peak RSS {again['peak_rss_mb']} MB: {again['summary']}")
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {
-        "measured": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "backend": backend,
-        "machine": f"{platform.machine()} {platform.python_version()} {os.cpu_count()} cpu",
-        "persons": args.persons,
-        "submissions": len(truth),
-        "receive_seconds": round(received, 1),
-        "check": checked,
-        "rerun": again,
-    }
-    path = RESULTS / f"rules_throughput-{backend}.json"
-    runs = json.loads(path.read_text()) if path.is_file() else []
-    runs.append(result)
-    path.write_text(json.dumps(runs, indent=1) + "\n")
+    record(
+        "rules_throughput",
+        backend,
+        {
+            "persons": args.persons,
+            "submissions": len(truth),
+            "receive_seconds": round(received, 1),
+            "check": checked,
+            "rerun": again,
+        },
+    )
 
 
 if __name__ == "__main__":
