@@ -38,7 +38,7 @@ import io
 import math
 import random
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -445,14 +445,9 @@ class _Planner:
             "reg_kk": kk,
             "reg_kode_desa": target.village_code or "",
         }
-        photos: dict[str, bytes] = {}
         instance = self._instance_id()
-        tag = instance[5:13]
-
-        def attach(field_name: str) -> str:
-            name = f"{tag}-{field_name}.jpg"
-            photos[name] = photo(rng)
-            return name
+        photos: dict[str, bytes] = {}
+        attach = self._attacher(instance, photos)
 
         roster: list[dict[str, str]] = []
         new: list[dict[str, str]] = []
@@ -555,13 +550,8 @@ class _Planner:
         rng = self.rng
         today = self._day(enumerator)
         instance = self._instance_id()
-        tag = instance[5:13]
         photos: dict[str, bytes] = {}
-
-        def attach(field_name: str) -> str:
-            name = f"{tag}-{field_name}.jpg"
-            photos[name] = photo(rng)
-            return name
+        attach = self._attacher(instance, photos)
 
         living = [
             m
@@ -609,7 +599,19 @@ class _Planner:
         xml = self._xml(instance, enumerator, answers, [], new)
         return PlannedVisit(instance, enumerator, None, xml, photos, set())
 
-    def _baby(self, day: date, village: str, attach: object) -> dict[str, str]:
+    def _attacher(self, instance: str, photos: dict[str, bytes]) -> Callable[[str], str]:
+        """A function that takes a new photo for a field into `photos` and gives its file
+        name, unique to the instance as Collect's are."""
+        tag = instance[5:13]
+
+        def attach(field_name: str) -> str:
+            name = f"{tag}-{field_name}.jpg"
+            photos[name] = photo(self.rng)
+            return name
+
+        return attach
+
+    def _baby(self, day: date, village: str, attach: Callable[[str], str]) -> dict[str, str]:
         """A child born this year, with a NIK whose serial (9xxx) no registry NIK uses."""
         rng = self.rng
         born = day - timedelta(days=rng.randint(30, 300))
@@ -619,7 +621,6 @@ class _Planner:
             f"{area}{born.day + (40 if female else 0):02d}{born.month:02d}"
             f"{born.year % 100:02d}{rng.randint(9000, 9999)}"
         )
-        assert callable(attach)
         return {
             "nik_baru": nik,
             "nama_baru": rng.choice(("AISYAH", "MUHAMMAD RIZKI", "NUR AINI", "ARKAN")),
