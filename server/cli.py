@@ -80,7 +80,9 @@ def serve(host: str | None, port: int | None, workers: int | None, dev: bool) ->
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run background jobs from Redis (needs VERIVALI_REDIS_URL)."""
-    from rq import Worker
+    # SimpleWorker runs jobs in this process instead of a fork per job: the services (the
+    # database pool, the cached statistics) are built once and kept between jobs.
+    from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
     import server.validation.jobs  # noqa: F401 - registers the validation job
@@ -90,7 +92,9 @@ def worker(burst: bool) -> None:
     if not settings.redis_url:
         raise CliError("VERIVALI_REDIS_URL is not set; without Redis jobs run in the server")
     queue = RqQueue(settings.redis_url, settings.rq_queue)
-    Worker([queue.queue], connection=queue.connection, serializer=JSONSerializer).work(burst=burst)
+    SimpleWorker([queue.queue], connection=queue.connection, serializer=JSONSerializer).work(
+        burst=burst
+    )
 
 
 @cli.command()

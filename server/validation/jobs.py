@@ -3,17 +3,21 @@ as the submission, so a crash or restart loses nothing; run by rq workers when R
 configured, else by a worker thread inside each server process. Never inside the request:
 the phone's 201 does not wait for the rules.
 
-A job is claimed with one conditional UPDATE (two workers cannot both win it), run in its
-own transaction together with the flags it writes, and retried up to MAX_ATTEMPTS times.
-Jobs left "running" by a process that died are queued again when a worker starts.
-A submission's first check also queues its peers once ("peer"), so the earlier submission
-of a duplicate pair gets its flag too; those runs queue nothing further.
+Jobs are claimed in batches with one conditional UPDATE (two workers cannot both win one)
+and run in one transaction together with the flags they write, each in a savepoint, so a
+failing check is rolled back alone and retried, up to MAX_ATTEMPTS times, while the batch
+commits and syncs to disk once. Jobs left "running" by a process that died are queued
+again when a worker starts. A submission's first check also queues, once ("peer"), the
+submissions its flags name or named before, so the earlier submission of a duplicate pair
+gets its flag too (and loses it when a new version is no longer a duplicate); those runs
+queue nothing further.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -32,6 +36,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 POLL_SECONDS = 2.0
 STALE_AFTER = timedelta(minutes=15)
+# A batch: jobs checked in one transaction. Bounded in time too, because on SQLite the
+# batch holds the write lock for its whole length, and submissions wait for it.
+BATCH = 100
+BATCH_SECONDS = 0.25
 REASONS = ("submitted", "peer", "rerun", "settings", "registry")
 
 
@@ -67,22 +75,25 @@ _CLAIM = text(
     """
     UPDATE validation_jobs
     SET state = 'running', attempts = attempts + 1, started_at = :now
-    WHERE state = 'queued' AND id = (
-        SELECT id FROM validation_jobs WHERE state = 'queued' {only} ORDER BY id LIMIT 1
+    WHERE state = 'queued' AND id IN (
+        SELECT id FROM validation_jobs WHERE state = 'queued' {only} ORDER BY id LIMIT :limit
     )
     RETURNING id, submission_id, reason
     """
 )
 
 
-def claim(session: Session, job_id: int | None = None) -> tuple[int, int, str] | None:
-    """Take the oldest queued job (or this one); None when there is none to take."""
+Claimed = tuple[int, int, str]  # job ID, submission ID, reason
+
+
+def claim(session: Session, job_id: int | None = None, limit: int = 1) -> list[Claimed]:
+    """Take the oldest queued jobs, up to `limit` (or only this one, if still queued)."""
     statement = text(_CLAIM.text.format(only="AND id = :job_id" if job_id is not None else ""))
-    params: dict[str, object] = {"now": utcnow()}
+    params: dict[str, object] = {"now": utcnow(), "limit": limit}
     if job_id is not None:
         params["job_id"] = job_id
-    row = session.execute(statement, params).first()
-    return (int(row[0]), int(row[1]), str(row[2])) if row else None
+    rows = session.execute(statement, params).all()
+    return sorted((int(r[0]), int(r[1]), str(r[2])) for r in rows)
 
 
 def _finish(session: Session, job_id: int, state: str, error: str | None = None) -> None:
@@ -91,6 +102,23 @@ def _finish(session: Session, job_id: int, state: str, error: str | None = None)
         .where(ValidationJob.id == job_id)
         .values(state=state, error=error, finished_at=utcnow())
     )
+
+
+def _failed(session: Session, job_id: int, exc: BaseException) -> None:
+    """Queue the job again, or keep it as failed once it has had MAX_ATTEMPTS tries."""
+    attempts = session.scalar(select(ValidationJob.attempts).where(ValidationJob.id == job_id))
+    retry = (attempts or 0) < MAX_ATTEMPTS
+    _finish(session, job_id, "queued" if retry else "failed", type(exc).__name__)
+
+
+def _release(session: Session, job_ids: list[int]) -> None:
+    """Claimed jobs a batch had no time for go back to the queue, their try not counted."""
+    if job_ids:
+        session.execute(
+            update(ValidationJob)
+            .where(ValidationJob.id.in_(job_ids))
+            .values(state="queued", attempts=ValidationJob.attempts - 1, started_at=None)
+        )
 
 
 def requeue_stale(session: Session) -> int:
@@ -108,38 +136,96 @@ def requeue_stale(session: Session) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def run_one(svc: Services, job_id: int | None = None) -> bool:
-    """Run one job (the next, or this one); False when there was nothing to run."""
+def _check(session: Session, svc: Services, job: Claimed) -> list[int]:
+    """Run one claimed job in the session's transaction; the peer jobs it queued."""
     from server.validation.service import do_evaluate
 
-    with svc.db.transaction() as session:
-        claimed = claim(session, job_id)
-    if claimed is None:
-        return False
-    claimed_id, submission_id, reason = claimed
+    job_id, submission_id, reason = job
+    result = do_evaluate(session, svc.store, submission_id, zone=svc.settings.timezone)
+    _finish(session, job_id, "done")
+    queued: list[int] = []
+    if result is not None and reason == "submitted":
+        for other in result.named:
+            peer_job = enqueue(session, other, "peer")
+            if peer_job is not None:
+                queued.append(peer_job)
+    return queued
+
+
+def _run_alone(svc: Services, job: Claimed) -> None:
+    """One job in its own transaction; a failure is recorded and retried, never lost."""
     try:
         with svc.db.transaction() as session:
-            result = do_evaluate(session, svc.store, submission_id, zone=svc.settings.timezone)
-            _finish(session, claimed_id, "done")
-            if result is not None and reason == "submitted":
-                for peer in result.peers:
-                    notify(session, svc, enqueue(session, peer, "peer"))
-    except Exception as exc:  # noqa: BLE001 - a failed check is recorded and retried, never lost
-        log.exception("validation job %s failed", claimed_id)
+            for peer_job in _check(session, svc, job):
+                notify(session, svc, peer_job)
+    except Exception as exc:  # noqa: BLE001 - a failed check is recorded and retried
+        log.exception("validation job %s failed", job[0])
         with svc.db.transaction() as session:
-            attempts = session.scalar(
-                select(ValidationJob.attempts).where(ValidationJob.id == claimed_id)
-            )
-            retry = (attempts or 0) < MAX_ATTEMPTS
-            _finish(session, claimed_id, "queued" if retry else "failed", type(exc).__name__)
-    return True
+            _failed(session, job[0], exc)
+
+
+def run_batch(
+    svc: Services,
+    job_id: int | None = None,
+    limit: int = BATCH,
+    seconds: float = BATCH_SECONDS,
+    timings: list[float] | None = None,
+) -> int:
+    """Run up to `limit` queued jobs (this one first, when given) in one transaction, each
+    in a savepoint of its own: a failing check is rolled back alone and retried, and the
+    batch commits (and syncs to disk) once. Jobs the batch has no time for after `seconds`
+    go back to the queue: on SQLite a batch holds the write lock that phones' submissions
+    wait for. If the batch cannot commit, its jobs run one by one. How many jobs ran;
+    `timings` gets each job's seconds."""
+    with svc.db.transaction() as session:
+        claimed = claim(session, job_id) if job_id is not None else []
+        claimed += claim(session, limit=limit - len(claimed))
+    if not claimed:
+        return 0
+    ran: list[Claimed] = []
+    try:
+        with svc.db.transaction() as session:
+            started = time.monotonic()
+            for job in claimed:
+                if ran and time.monotonic() - started > seconds:
+                    break
+                began = time.perf_counter()
+                ran.append(job)
+                try:
+                    with session.begin_nested():
+                        peer_jobs = _check(session, svc, job)
+                except Exception as exc:  # noqa: BLE001 - this job's work is rolled back alone
+                    log.exception("validation job %s failed", job[0])
+                    _failed(session, job[0], exc)
+                    continue
+                finally:
+                    if timings is not None:
+                        timings.append(time.perf_counter() - began)
+                for peer_job in peer_jobs:
+                    notify(session, svc, peer_job)
+            _release(session, [job[0] for job in claimed[len(ran) :]])
+    except Exception:  # noqa: BLE001 - e.g. the commit failed: the jobs run one at a time
+        log.exception("a batch of %d validation jobs could not commit", len(claimed))
+        for job in claimed[: len(ran)]:
+            _run_alone(svc, job)
+        with svc.db.transaction() as session:
+            _release(session, [job[0] for job in claimed[len(ran) :]])
+    return len(ran)
+
+
+def run_one(svc: Services, job_id: int | None = None) -> bool:
+    """Run one job (the next, or this one); False when there was nothing to run."""
+    return run_batch(svc, job_id, limit=1) > 0
 
 
 def drain(svc: Services, limit: int | None = None) -> int:
-    """Run queued jobs until none is left (or `limit` ran); how many ran."""
+    """Run queued jobs in batches until none is left (or about `limit` ran); how many ran."""
     ran = 0
-    while (limit is None or ran < limit) and run_one(svc):
-        ran += 1
+    while limit is None or ran < limit:
+        batch = run_batch(svc, limit=BATCH if limit is None else min(BATCH, limit - ran))
+        if not batch:
+            break
+        ran += batch
     return ran
 
 
@@ -171,7 +257,7 @@ class Worker(threading.Thread):
             log.exception("could not requeue stale validation jobs")
         while not self.stopping.is_set():
             try:
-                ran = run_one(self.svc)
+                ran = run_batch(self.svc) > 0
             except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable
                 log.exception("validation worker could not take a job")
                 ran = False
@@ -189,11 +275,12 @@ _rq_services: Services | None = None
 
 @job("validate")
 def validate(job_id: int) -> bool:
-    """rq entry point: run one validation job by its ID (in `verivali worker`)."""
+    """rq entry point: run this validation job, and the queued ones after it in the same
+    batch (their own rq jobs then find nothing left to do)."""
     global _rq_services
     if _rq_services is None:
         from server import build_services
         from server.config import load_settings
 
         _rq_services = build_services(load_settings())
-    return run_one(_rq_services, job_id)
+    return run_batch(_rq_services, job_id) > 0

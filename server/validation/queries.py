@@ -5,7 +5,7 @@ enumerator statistics have their own module, stats_queries)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -128,9 +128,23 @@ _TARGET = (
 )
 
 
+_MEMBER_PROGRAMMES = select(Person.programmes).where(Person.household_id == bindparam("household"))
+
+
 def target(session: Session, project_id: int, target_id: int) -> TargetFacts | None:
+    """The listed household. Its programmes are the household's own (P3KE keluarga) or,
+    from extracts of one row per person (DTKS, DTSEN), every programme a member receives."""
     row = run(session, _TARGET, {"id": target_id, "project_id": project_id}).first()
-    return TargetFacts(*row) if row else None
+    if row is None:
+        return None
+    found = TargetFacts(*row)
+    if found.programmes:
+        return found
+    merged: dict[str, Any] = {}
+    for (programmes,) in run(session, _MEMBER_PROGRAMMES, {"household": found.household_id}):
+        for name, value in (programmes or {}).items():
+            merged[name] = bool(merged.get(name)) or value is True
+    return replace(found, programmes=merged)
 
 
 _CENTROID = select(Region.lat, Region.lon).where(Region.code == bindparam("code"))
@@ -310,7 +324,11 @@ def submitters(session: Session, submission_ids: Sequence[int]) -> dict[int, int
     return {row[0]: row[1] for row in run(session, _SUBMITTERS, {"ids": list(submission_ids)})}
 
 
-_DELETE_FLAGS = delete(StoredFlag).where(StoredFlag.submission_id == bindparam("id"))
+_DELETE_FLAGS = (
+    delete(StoredFlag)
+    .where(StoredFlag.submission_id == bindparam("id"))
+    .returning(StoredFlag.evidence)
+)
 _INSERT_FLAGS = insert(StoredFlag.__table__)  # type: ignore[arg-type]
 _SET_STATE = (
     update(Submission)
@@ -321,14 +339,16 @@ _SET_STATE = (
 
 def replace_flags(
     session: Session, submission_id: int, version_id: int, flags: Sequence[dict[str, Any]]
-) -> None:
-    run(session, _DELETE_FLAGS, {"id": submission_id})
+) -> list[dict[str, Any]]:
+    """Store the submission's flags in place of its earlier ones; the earlier ones' evidence."""
+    replaced = [row[0] or {} for row in run(session, _DELETE_FLAGS, {"id": submission_id})]
     if flags:
         run(
             session,
             _INSERT_FLAGS,
             [{"submission_id": submission_id, "version_id": version_id, **f} for f in flags],
         )
+    return replaced
 
 
 def flags_of(session: Session, submission_id: int) -> list[StoredFlag]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -58,12 +60,14 @@ PROGRAMME_FALSE = {"", "0", "tidak", "no", "false", "n", "t"}
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What one run found."""
+    """What one run found. `named`: the other submissions its flags name now or named
+    before this run; their own flags about this one may have changed with it."""
 
     submission_id: int
     flags: list[Flag]
     review_state: str
     peers: list[int]
+    named: list[int]
 
 
 def _files(session: Session, store: BlobStore, version_id: int) -> Files:
@@ -343,7 +347,10 @@ def do_evaluate(
         today=today,
     )
     flags = evaluate(facts, settings.rules)
-    queries.replace_flags(session, submission_id, found.version_id, [f.as_json() for f in flags])
+    replaced = queries.replace_flags(
+        session, submission_id, found.version_id, [f.as_json() for f in flags]
+    )
+    named = named_submissions([*replaced, *(f.evidence for f in flags)]) - {submission_id}
     state = found.review_state
     if found.review_by_rules and state in MACHINE_STATES:
         state = review_state(flags, settings.auto_approve, settings.sample_rate, found.instance_id)
@@ -352,7 +359,21 @@ def do_evaluate(
             audit.record(
                 session, None, "submission.review", "submission", submission_id, state=state
             )
-    return Evaluation(submission_id, flags, state, peers)
+    return Evaluation(submission_id, flags, state, peers, sorted(named))
+
+
+def named_submissions(evidence: Iterable[Mapping[str, Any]]) -> set[int]:
+    """The submissions a flag's evidence names: the other of a pair (`other_submission_id`)
+    and every member of a group (`others[].submission_id`)."""
+    found: set[int] = set()
+    for item in evidence:
+        other = item.get("other_submission_id")
+        if isinstance(other, int):
+            found.add(other)
+        for entry in item.get("others") or ():
+            if isinstance(entry, Mapping) and isinstance(entry.get("submission_id"), int):
+                found.add(entry["submission_id"])
+    return found
 
 
 def _assigned_villages(session: Session, project_id: int, user_id: int) -> frozenset[str]:

@@ -514,6 +514,8 @@ class _Planner:
                 new.append(self._baby(today.day, target.village_code or "", attach))
             people = sum(r["status_anggota"] == "ada" for r in roster) + len(new)
             answers |= self._condition(household)
+            if kk in self.truth.well_off_kk:
+                truth.add("well_off_recipient")  # the field sees the signs it has
             answers["jumlah_art"] = str(people)
             answers["jumlah_anggota_baru"] = str(len(new))
         if found:

@@ -128,6 +128,62 @@ def test_duplicate_kk_flags_both_through_a_peer_job(ready, collect_token: Collec
     assert flag_rules(ready, 1) == ["V22"] and flag_rules(ready, 2) == ["V22"]
 
 
+def test_a_new_version_that_is_no_duplicate_clears_the_pair(ready, collect_token) -> None:  # type: ignore[no-untyped-def]
+    """An edit with another KK re-checks the submission its old flag named: both lose V22."""
+    collect_token.submit(instance(location="-7.98 112.62 450 5"))
+    second = instance(location="-7.90 112.70 450 5")
+    collect_token.submit(second)
+    jobs.drain(ready)
+    assert flag_rules(ready, 1) == ["V22"] and flag_rules(ready, 2) == ["V22"]
+    original = second.split(b"<instanceID>")[1].split(b"</instanceID>")[0]
+    edit = instance(kk="3573042001200099", location="-7.90 112.70 450 5").replace(
+        b"</instanceID>", b"</instanceID><deprecatedID>" + original + b"</deprecatedID>"
+    )
+    assert collect_token.submit(edit).status == 201
+    jobs.drain(ready)
+    assert flag_rules(ready, 2) == [] and flag_rules(ready, 1) == []
+
+
+def test_a_failing_check_in_a_batch_leaves_the_others_done(  # type: ignore[no-untyped-def]
+    ready, collect_token: CollectClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One check that raises is rolled back alone: the batch's other checks keep their flags."""
+    from server.validation import service
+
+    real = service.do_evaluate
+
+    def broken_for_the_second(session, store, submission_id, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(session, store, submission_id, **kwargs)
+        if submission_id == 2:
+            raise RuntimeError("half-written")  # after its flags were written
+        return result
+
+    monkeypatch.setattr(service, "do_evaluate", broken_for_the_second)
+    for kk in ("3573042001200001", "3573042001200002", "3573042001200003"):
+        collect_token.submit(instance(kk=kk))
+    assert jobs.run_batch(ready) == 3
+    assert flag_rules(ready, 1) == ["V31"] and flag_rules(ready, 3) == ["V31"]
+    assert flag_rules(ready, 2) == []
+    assert job_states(ready) == [
+        ("submitted", "done"),
+        ("submitted", "queued"),
+        ("submitted", "done"),
+    ]
+
+
+def test_a_batch_out_of_time_puts_the_rest_back(ready, collect_token) -> None:  # type: ignore[no-untyped-def]
+    """Jobs a batch had no time for are queued again, their try not counted."""
+    for kk in ("3573042001200001", "3573042001200002"):
+        collect_token.submit(instance(kk=kk))
+    assert jobs.run_batch(ready, seconds=0) == 1
+    assert job_states(ready) == [("submitted", "done"), ("submitted", "queued")]
+    with ready.db.sessions() as session:
+        assert session.scalars(select(ValidationJob.attempts).order_by(ValidationJob.id)).all() == [
+            1,
+            0,
+        ]
+
+
 def test_a_failing_check_is_retried_then_recorded(  # type: ignore[no-untyped-def]
     ready, collect_token: CollectClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,8 +206,8 @@ def test_jobs_left_running_by_a_dead_process_are_queued_again(ready, collect_tok
     collect_token.submit(instance())
     with ready.db.transaction() as session:
         claimed = jobs.claim(session)
-        assert claimed is not None
-        job = session.get(ValidationJob, claimed[0])
+        assert len(claimed) == 1
+        job = session.get(ValidationJob, claimed[0][0])
         assert job is not None
         job.started_at = job.started_at - jobs.STALE_AFTER * 2  # type: ignore[operator]
     with ready.db.transaction() as session:

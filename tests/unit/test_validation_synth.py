@@ -106,3 +106,17 @@ def test_plan_is_deterministic() -> None:
     """The same inputs and seed give byte-identical instances."""
     rates = FieldRates(duplicate=0.5, mistyped_nik=0.5)
     assert [v.xml for v in plan(rates, truth())] == [v.xml for v in plan(rates, truth())]
+
+
+def test_a_well_off_recipient_is_labelled_and_shows_its_signs() -> None:
+    """A household the registry truth calls a well-off recipient carries the class and its car."""
+    rich = Household({"sumber_penerangan": "1", "daya_terpasang": "4", "aset_mobil": "1"}, "4",
+                     False)  # fmt: skip
+    rates = FieldRates(duplicate=0, mistyped_nik=0, wrong_village=0, gps_cluster=0,
+                       too_short=0, not_found=1, new_baby=0)  # fmt: skip
+    registry = truth(households={"3573040101150001": rich}, well_off_kk={"3573040101150001"})
+    (visit,) = plan(rates, registry)
+    assert visit.truth == {"well_off_recipient"}
+    seen = read(visit.xml)
+    assert seen.outcome == "ditemukan"
+    assert "mobil" in seen.answers["aset/aset_bergerak"]
