@@ -218,6 +218,7 @@ def forms() -> None:
 def forms_publish(path: Path, project_id: int, media: tuple[Path, ...], rules: Path | None) -> None:
     """Convert an XLSForm (.xlsx .xls .csv .md), check it with JavaRosa and publish it."""
     from server.forms import service as forms_service
+    from server.validation import jobs as validation_jobs
 
     for file in (path, *media, *([rules] if rules else [])):
         if not file.is_file():
@@ -227,11 +228,14 @@ def forms_publish(path: Path, project_id: int, media: tuple[Path, ...], rules: P
             session, svc.settings, svc.store, project_id, path, list(media), rules_path=rules
         )
         line = _publish_line(result)
+        validation_jobs.notify_all(session, svc, result.rechecks)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     for name in result.missing_media:
         click.echo(f"warning: the form uses {name} but it was not uploaded (--media)", err=True)
     click.echo(line)
+    if result.rechecks:
+        click.echo(f"queued {result.rechecks:,} submissions to check under the new rule settings")
 
 
 def _publish_line(result: PublishResult) -> str:

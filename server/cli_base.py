@@ -21,9 +21,8 @@ def load_cli_settings() -> Settings:
 
 
 @contextmanager
-def unit_of_work(
-    need_schema: bool = True, bulk: bool = False
-) -> Iterator[tuple[Services, Session]]:
+def services(need_schema: bool = True) -> Iterator[Services]:
+    """The services of one command, for commands that run several units of work."""
     svc = build_services(load_cli_settings())
     try:
         if need_schema and not svc.db.has_schema():
@@ -31,7 +30,14 @@ def unit_of_work(
                 f"no database at {svc.settings.database_url.split('@')[-1]}; "
                 "run 'verivali init' first"
             )
-        with svc.db.transaction(bulk=bulk) as session:
-            yield svc, session
+        yield svc
     finally:
         svc.db.dispose()
+
+
+@contextmanager
+def unit_of_work(
+    need_schema: bool = True, bulk: bool = False
+) -> Iterator[tuple[Services, Session]]:
+    with services(need_schema) as svc, svc.db.transaction(bulk=bulk) as session:
+        yield svc, session

@@ -67,6 +67,7 @@ class PublishResult:
     warnings: list[str] = field(default_factory=list)
     javarosa: ValidationResult | None = None
     missing_media: list[str] = field(default_factory=list)
+    rechecks: int = 0  # submissions queued to be checked again under new rule settings
 
 
 def check_media_name(name: str) -> str:
@@ -172,11 +173,12 @@ def do_publish_form(
                 rules_updated=changed,
                 warnings=warnings,
                 missing_media=missing,
+                rechecks=_recheck(session, form.id) if changed else 0,
             )
         stored = [(m.name, m.blob_sha256) for m in queries.media_of_version(session, current.id)]
         if current.content_hash == _content_hash(converted.xml, stored):
             _replace_media(session, form, current, media, content_hash, actor_id)
-            _set_rules(session, form, current, rules, actor_id)
+            changed = _set_rules(session, form, current, rules, actor_id)
             return PublishResult(
                 form,
                 current,
@@ -184,6 +186,7 @@ def do_publish_form(
                 media_updated=True,
                 warnings=warnings,
                 missing_media=missing,
+                rechecks=_recheck(session, form.id) if changed else 0,
             )
 
     version = converted.designer_version or _auto_version(session, form)
@@ -233,9 +236,23 @@ def do_publish_form(
         md5=row.md5,
         media=[m.name for m in media],
     )
+    rules_before = current.rule_settings if current is not None else None
     return PublishResult(
-        form, row, created=True, warnings=warnings, javarosa=javarosa, missing_media=missing
+        form,
+        row,
+        created=True,
+        warnings=warnings,
+        javarosa=javarosa,
+        missing_media=missing,
+        rechecks=_recheck(session, form.id) if rules != rules_before else 0,
     )
+
+
+def _recheck(session: Session, form_id: int) -> int:
+    """New rule settings: the form's submissions are checked again (in the background)."""
+    from server.validation.jobs import enqueue_all
+
+    return enqueue_all(session, "settings", [form_id])
 
 
 def _set_rules(

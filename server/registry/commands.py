@@ -33,9 +33,19 @@ def registry() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write rejected rows (default: beside the file).",
 )
-def import_(path: Path, source: str, mapping: Path | None, rejected: Path | None) -> None:
-    """Import a CSV (any delimiter) or XLSX extract; re-importing updates in place."""
+@click.option(
+    "--recheck/--no-recheck",
+    default=True,
+    show_default=True,
+    help="Queue every submission to be checked again against the new extract.",
+)
+def import_(
+    path: Path, source: str, mapping: Path | None, rejected: Path | None, recheck: bool
+) -> None:
+    """Import a CSV (any delimiter) or XLSX extract; re-importing updates in place. Every
+    submission is then queued to be checked again against the new extract."""
     from server.registry.importer import ExtractImportError, do_import
+    from server.validation import jobs
 
     if not path.is_file():
         raise CliError(f"no such file: {path}")
@@ -50,7 +60,7 @@ def import_(path: Path, source: str, mapping: Path | None, rejected: Path | None
         file=sys.stderr,
         hidden=not sys.stderr.isatty(),  # scripts and logs get the summary only
     )
-    with bar, unit_of_work(bulk=True) as (_svc, session):
+    with bar, unit_of_work(bulk=True) as (svc, session):
         done = [0]
 
         def progress(consumed: int, _total: int) -> None:
@@ -61,6 +71,8 @@ def import_(path: Path, source: str, mapping: Path | None, rejected: Path | None
             summary = do_import(session, path, source, profile, rejected, progress)
         except (ExtractImportError, ExtractError) as exc:
             raise CliError(f"{path.name}: {exc}; nothing was imported") from None
+        rechecks = jobs.enqueue_all(session, "registry") if recheck else 0
+        jobs.notify_all(session, svc, rechecks)
     click.echo(
         f"imported {path.name} as {source} with profile {summary.profile} "
         f"in {summary.seconds:.1f} s"
@@ -72,6 +84,8 @@ def import_(path: Path, source: str, mapping: Path | None, rejected: Path | None
     )
     for code, count in summary.issues.most_common(10):
         click.echo(f"  {code}: {count:,}")
+    if rechecks:
+        click.echo(f"queued {rechecks:,} submissions to check again against this extract")
 
 
 @registry.command("match")

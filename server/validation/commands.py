@@ -73,32 +73,41 @@ def rules_run(submission_ids: tuple[int, ...]) -> None:
 @rules.command("rerun")
 @click.option("--form", "form_id", help="Only this form's submissions (its form ID).")
 @click.option("--all", "everything", is_flag=True, help="Every form's submissions.")
-@click.option("--batch", type=int, default=200, show_default=True, help="Submissions per commit.")
-def rules_rerun(form_id: str | None, everything: bool, batch: int) -> None:
-    """Check submissions again (after new settings or a registry import), with progress."""
+@click.option(
+    "--queue-only", is_flag=True, help="Queue the checks for the workers and return at once."
+)
+def rules_rerun(form_id: str | None, everything: bool, queue_only: bool) -> None:
+    """Check submissions again (after new settings or a registry import), with progress.
+
+    The checks are queued like a new submission's, then run here in batches (workers that
+    are running help); with --queue-only the workers run them."""
     import sys
 
-    from server.cli_base import CliError, unit_of_work
-    from server.validation import queries
-    from server.validation.service import do_evaluate
+    from server.cli_base import CliError, services, unit_of_work
+    from server.validation import jobs, queries
 
     if not (form_id or everything) or (form_id and everything):
         raise CliError("name one form with --form, or use --all")
-    with unit_of_work() as (_svc, session):
-        ids = queries.submission_ids(session, form_id)
-    counts: dict[str, int] = {}
+    with unit_of_work() as (svc, session):
+        form_ids = queries.form_ids(session, form_id) if form_id else None
+        if form_ids == []:
+            raise CliError(f"no form {form_id}")
+        queued = jobs.enqueue_all(session, "rerun", form_ids)
+        if queue_only:
+            jobs.notify_all(session, svc, queued)
+    if queue_only:
+        click.echo(f"queued {queued:,} submissions to check again")
+        return
     bar = click.progressbar(
-        length=len(ids), label="checking", file=sys.stderr, hidden=not sys.stderr.isatty()
+        length=queued, label="checking", file=sys.stderr, hidden=not sys.stderr.isatty()
     )
-    with bar:
-        for start in range(0, len(ids), max(batch, 1)):
-            with unit_of_work() as (svc, session):
-                for submission_id in ids[start : start + batch]:
-                    result = do_evaluate(
-                        session, svc.store, submission_id, zone=svc.settings.timezone
-                    )
-                    state = result.review_state if result else "skipped"
-                    counts[state] = counts.get(state, 0) + 1
-            bar.update(len(ids[start : start + batch]))
+    ran = 0
+    with bar, services() as svc:
+        while batch := jobs.run_batch(svc):
+            ran += batch
+            bar.update(batch)
+    with unit_of_work() as (_svc, session):
+        counts = queries.review_states(session, form_ids)
     summary = "  ".join(f"{state}: {n:,}" for state, n in sorted(counts.items()))
-    click.echo(f"checked {len(ids):,} submissions  {summary}".rstrip())
+    total = sum(counts.values())
+    click.echo(f"checked {total:,} submissions ({ran:,} checks)  {summary}".rstrip())

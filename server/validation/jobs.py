@@ -21,12 +21,12 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, insert, inspect, select, text, update
+from sqlalchemy import Integer, String, and_, insert, inspect, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from server.db import after_commit
 from server.jobs import job
-from server.models import utcnow
+from server.models import Submission, UTCDateTime, utcnow
 from server.validation.models import ValidationJob
 
 if TYPE_CHECKING:
@@ -59,6 +59,51 @@ def enqueue(session: Session, submission_id: int, reason: str) -> int | None:
             .returning(ValidationJob.id)
         ).scalar_one()
     )
+
+
+def enqueue_all(session: Session, reason: str, form_ids: list[int] | None = None) -> int:
+    """Queue a check of every current submission (of these forms, by database ID) in one
+    statement, oldest first, skipping those already waiting; how many were queued."""
+    waiting = (
+        select(ValidationJob.id)
+        .where(ValidationJob.submission_id == Submission.id, ValidationJob.state == "queued")
+        .exists()
+    )
+    chosen = select(
+        Submission.id,
+        literal(reason, String),
+        literal("queued", String),
+        literal(0, Integer),
+        literal(utcnow(), UTCDateTime),
+    ).where(Submission.deleted_at.is_(None), ~waiting)
+    if form_ids is not None:
+        chosen = chosen.where(Submission.form_id.in_(form_ids))
+    # Counted from RETURNING: psycopg reports no rowcount for INSERT ... SELECT here.
+    result = session.execute(
+        insert(ValidationJob)
+        .from_select(
+            ["submission_id", "reason", "state", "attempts", "created_at"],
+            chosen.order_by(Submission.id),
+        )
+        .returning(ValidationJob.id)
+    )
+    return sum(1 for _ in result)
+
+
+def notify_all(session: Session, svc: Services, count: int) -> None:
+    """After the commit, wake the workers for `count` new jobs: one rq job per batch."""
+    if count <= 0:
+        return
+    if svc.settings.redis_url:
+        batches = -(-count // BATCH)
+
+        def send() -> None:
+            for _ in range(batches):
+                svc.jobs.enqueue("validate", job_id=None)
+
+        after_commit(session, send)
+    else:
+        after_commit(session, WAKE.set)
 
 
 def notify(session: Session, svc: Services, job_id: int | None) -> None:
@@ -274,9 +319,9 @@ _rq_services: Services | None = None
 
 
 @job("validate")
-def validate(job_id: int) -> bool:
-    """rq entry point: run this validation job, and the queued ones after it in the same
-    batch (their own rq jobs then find nothing left to do)."""
+def validate(job_id: int | None = None) -> bool:
+    """rq entry point: run this validation job (or, without one, the oldest), and the
+    queued ones after it in the same batch (their own rq jobs then find nothing to do)."""
     global _rq_services
     if _rq_services is None:
         from server import build_services

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from server.assignments.models import ON_LIST, Target
@@ -366,11 +366,18 @@ def set_review_state(session: Session, submission_id: int, state: str) -> None:
     run(session, _SET_STATE, {"submission": submission_id, "state": state})
 
 
-def submission_ids(session: Session, xml_form_id: str | None) -> list[int]:
-    """Submissions to check again: of one form (by its form ID), or all; oldest first."""
-    query = select(Submission.id).where(Submission.deleted_at.is_(None)).order_by(Submission.id)
-    if xml_form_id is not None:
-        query = query.join(Form, Form.id == Submission.form_id).where(
-            Form.xml_form_id == xml_form_id
-        )
-    return list(session.scalars(query))
+def form_ids(session: Session, xml_form_id: str) -> list[int]:
+    """The forms (of every project) with this form ID."""
+    return list(session.scalars(select(Form.id).where(Form.xml_form_id == xml_form_id)))
+
+
+def review_states(session: Session, form_ids: Sequence[int] | None) -> dict[str, int]:
+    """Current submissions by review state (of these forms, or all)."""
+    query = (
+        select(Submission.review_state, func.count())
+        .where(Submission.deleted_at.is_(None))
+        .group_by(Submission.review_state)
+    )
+    if form_ids is not None:
+        query = query.where(Submission.form_id.in_(form_ids))
+    return {str(state): int(n) for state, n in session.execute(query)}

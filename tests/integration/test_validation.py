@@ -160,7 +160,7 @@ def test_rules_rerun_and_run_from_the_command_line(
     out = verivali(field, "rules", "rerun", "--form", "verval_ruta")
     # Filled by a machine in a second, the interview is too short (V35); the baby has
     # neither a KTP nor a KK photo (V14, V27).
-    assert out == "checked 1 submissions  hasIssues: 1\n"
+    assert out == "checked 1 submissions (1 checks)  hasIssues: 1\n"
     (line,) = verivali(field, "rules", "run", "1").splitlines()
     submission, state, fired = line.split("\t")
     # V37 (night interview) fires or not with the hour the test runs at.

@@ -184,6 +184,41 @@ def test_a_batch_out_of_time_puts_the_rest_back(ready, collect_token) -> None:  
         ]
 
 
+def test_new_rule_settings_check_the_forms_submissions_again(  # type: ignore[no-untyped-def]
+    ready, seed, collect_token: CollectClient, tmp_path: Path
+) -> None:
+    """Publishing changed rule settings queues the form's submissions; their flags follow."""
+    from test_field_loop import verivali
+
+    collect_token.submit(instance())
+    jobs.drain(ready)
+    assert flag_rules(ready, 1) == ["V31"]
+    form = tmp_path / "uji_aturan.md"
+    form.with_suffix(".toml").write_text(RULES.replace('"V36"]', '"V36", "V31"]'))
+    out = verivali(ready, "forms", "publish", str(form), "--project", str(seed.project_id))
+    assert "rules updated" in out and "queued 1 submissions" in out
+    assert job_states(ready)[-1] == ("settings", "queued")
+    jobs.drain(ready)
+    assert flag_rules(ready, 1) == []
+
+
+def test_a_registry_import_queues_every_submission(ready, collect_token, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """After an extract is imported every submission is queued to be checked against it."""
+    from test_field_loop import verivali
+
+    from server.registry.synth import write_synthetic
+
+    collect_token.submit(instance())
+    jobs.drain(ready)
+    write_synthetic("3573", 50, 3, tmp_path / "synth")
+    extract = str(tmp_path / "synth" / "dtks.csv")
+    out = verivali(ready, "registry", "import", extract, "--source", "dtks")
+    assert "queued 1 submissions to check again" in out
+    assert job_states(ready)[-1] == ("registry", "queued")
+    quiet = verivali(ready, "registry", "import", extract, "--source", "dtks", "--no-recheck")
+    assert "queued" not in quiet and len(job_states(ready)) == 2
+
+
 def test_a_failing_check_is_retried_then_recorded(  # type: ignore[no-untyped-def]
     ready, collect_token: CollectClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
