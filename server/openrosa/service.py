@@ -37,6 +37,8 @@ from server.openrosa.envelope import Envelope
 from server.openrosa.queries import StoredAttachment, StoredVersion
 from server.problems import ProblemError
 from server.storage import BlobInfo, BlobStore, HashingFile
+from server.validation import queries as validation_queries
+from server.validation.instant import instant_notes
 from server.validation.jobs import enqueue as enqueue_check
 
 _PLAIN_NAME = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
@@ -116,6 +118,8 @@ class Receipt:
     missing: list[str] = field(default_factory=list)
     # The validation job queued by this request, to be announced after the commit.
     job_id: int | None = None
+    # Submit-time findings (the NIK's structure) for the enumerator: validation/instant.py.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> int:
@@ -130,6 +134,8 @@ class Receipt:
             text = "Data berhasil diterima."
         if self.missing:
             text += f" Masih menunggu {len(self.missing)} berkas: {', '.join(self.missing[:5])}."
+        if self.notes:
+            text += " Mohon periksa: " + " ".join(self.notes)
         return text
 
 
@@ -312,7 +318,14 @@ def do_receive_submission(
         missing=len(missing),
     )
     job_id = None if incoming.incomplete else enqueue_check(session, submission_id, "submitted")
-    return Receipt(outcome, submission_id, version_id, missing, job_id)
+    notes = (
+        []
+        if envelope.encrypted
+        else instant_notes(
+            incoming.xml, validation_queries.rule_settings(session, form.form_id), now.date()
+        )
+    )
+    return Receipt(outcome, submission_id, version_id, missing, job_id, notes)
 
 
 def _insert_new(insert: Callable[..., int], session: Session, **values: object) -> int:

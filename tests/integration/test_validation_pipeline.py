@@ -32,6 +32,9 @@ FORM = """
 | | select_one hasil | hasil | Hasil |
 | | text | kk | No. KK |
 | | geopoint | lokasi | Lokasi |
+| | begin_repeat | anggota | Anggota |
+| | text | nik | NIK |
+| | end_repeat | | |
 
 | choices |
 | | list_name | name | label |
@@ -43,6 +46,10 @@ target = "sasaran"
 outcome = "hasil"
 kk = "kk"
 location = "lokasi"
+
+[fields.roster]
+repeat = "anggota"
+nik = "nik"
 
 [rules]
 disabled = ["V13", "V19", "V27", "V35", "V36"]
@@ -57,10 +64,11 @@ def publish_form(svc, project_id: int, tmp_path: Path) -> None:  # type: ignore[
     publish(svc, project_id, form)
 
 
-def instance(kk: str = KK, location: str = "") -> bytes:
+def instance(kk: str = KK, location: str = "", niks: tuple[str, ...] = ()) -> bytes:
+    members = "".join(f"<anggota><nik>{nik}</nik></anggota>" for nik in niks)
     return (
         f'<data id="uji_aturan" version="2026112301"><sasaran/><hasil>ditemukan</hasil>'
-        f"<kk>{kk}</kk><lokasi>{location}</lokasi>"
+        f"<kk>{kk}</kk><lokasi>{location}</lokasi>{members}"
         f"<meta><instanceID>uuid:{uuid.uuid4()}</instanceID></meta></data>"
     ).encode()
 
@@ -100,6 +108,20 @@ def flag_rules(svc, submission_id: int) -> list[str]:  # type: ignore[no-untyped
     with svc.db.sessions() as session:
         query = select(StoredFlag.rule).where(StoredFlag.submission_id == submission_id)
         return sorted(session.scalars(query))
+
+
+def test_the_answer_tells_the_enumerator_of_a_malformed_nik(  # type: ignore[no-untyped-def]
+    ready, collect_token: CollectClient
+) -> None:
+    """A NIK that cannot be one is named (masked) in the 201 text; a good one adds nothing."""
+    bad = collect_token.submit(instance(niks=("3573041203850001", "357304120385")))
+    assert bad.status == 201
+    text = bad.message()
+    assert "Mohon periksa" in text and "anggota[2]" in text and "16 angka" in text
+    assert "357304120385" not in text  # masked, as in the web pages
+    good = collect_token.submit(instance(niks=("3573041203850001",)))
+    assert good.status == 201 and "Mohon periksa" not in good.message()
+    assert job_states(ready) == [("submitted", "queued")] * 2  # the full check still follows
 
 
 def test_the_answer_does_not_wait_for_the_check(ready, collect_token: CollectClient) -> None:  # type: ignore[no-untyped-def]
