@@ -1453,7 +1453,9 @@ class _Generator:
 
     def household_errors(self, hh: _Household) -> None:
         rng = self.rng
-        if hh.in_dtks and hh.desil >= 7:
+        # A household whose members have all died receives nothing in the extract (only a
+        # dead recipient's row keeps its programmes), so it cannot be a well-off recipient.
+        if hh.in_dtks and hh.desil >= 7 and any(not p.dead for p in hh.members):
             self.eligible["well_off_recipient"] += 1
             if rng.random() < self.rates.well_off_recipient:
                 hh.err = "well_off_recipient"

@@ -399,6 +399,8 @@ def test_dead_and_well_off_recipients_are_flagged(high: tuple[Path, SynthSummary
             )
     well_off_kk = {t["no_kk"] for t in truth if t["kind"] == "well_off_recipient"}
     assert well_off_kk
+    # Each well-off recipient household shows its programme on a row of the extract.
+    assert well_off_kk <= {r["NOMOR_KK"] for r in dtks.values() if "YA" in (r["PKH"], r["BPNT"])}
     duplicates = excluded(out, "dtks.csv", ("duplicate_person",))
     recipients = {
         r["NOMOR_KK"]
