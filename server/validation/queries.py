@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from server.assignments.models import ON_LIST, Target
@@ -97,9 +98,27 @@ def photo_hashes(session: Session, blobs: Sequence[str]) -> dict[str, int | None
     return {row[0]: row[1] for row in run(session, _PHOTO_HASHES, {"blobs": list(blobs)})}
 
 
+_ADD_PHOTO_HASH_VALUES: dict[str, Any] = {
+    "blob_sha256": bindparam("blob"),
+    "phash": bindparam("phash"),
+}
+_ADD_PHOTO_HASH = {
+    "postgresql": postgresql.insert(PhotoHash)
+    .values(_ADD_PHOTO_HASH_VALUES)
+    .on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(PhotoHash).values(_ADD_PHOTO_HASH_VALUES).on_conflict_do_nothing(),
+}
+
+
 def add_photo_hashes(session: Session, hashes: dict[str, int | None]) -> None:
-    for blob, value in hashes.items():
-        session.merge(PhotoHash(blob_sha256=blob, phash=value))
+    """Keep computed hashes; a blob another check hashed first keeps its row (same file,
+    same hash)."""
+    if hashes:
+        run(
+            session,
+            _ADD_PHOTO_HASH[session.get_bind().dialect.name],
+            [{"blob": blob, "phash": value} for blob, value in hashes.items()],
+        )
 
 
 @dataclass(frozen=True)
@@ -161,9 +180,10 @@ def village_centroid(session: Session, code: str) -> Point | None:
 _ASSIGNED_VILLAGES = (
     select(Target.village_code)
     .where(
-        Target.project_id == bindparam("project_id"),
         Target.assignee_id == bindparam("user_id"),
-        Target.village_code.is_not(None),
+        # "+ 0": SQLite, without statistics, otherwise walks the project's whole
+        # (project, village) index (0.5 s at 300,000 targets) instead of the assignee's.
+        Target.project_id + 0 == bindparam("project_id"),
         Target.state.in_((*ON_LIST, "visited")),
     )
     .distinct()
