@@ -187,20 +187,23 @@ def _keys(visit: Visit, village: str | None) -> list[tuple[str, str]]:
             keys.extend(("ph", chunk) for chunk in chunk_keys(photo.phash))
     if visit.location is not None:
         keys.append(("point", f"{visit.location.lat:.6f},{visit.location.lon:.6f}"))
-        keys.append(("cell", _cell(visit.location.lat, visit.location.lon)))
+        if visit.enumerator_id is not None:
+            keys.append(("cell", _cell(visit.enumerator_id, visit.location)))
     return keys
 
 
-def _cell(lat: float, lon: float) -> str:
-    """The location's cell of a grid of CELL_DEGREES (about 110 m), by which the same
-    enumerator's nearby visits are found."""
-    return f"{math.floor(lat / CELL_DEGREES)}:{math.floor(lon / CELL_DEGREES)}"
-
-
-def _cells_around(point: Point) -> list[str]:
-    """The point's cell and its eight neighbours: every place within one cell of it."""
+def _cell(enumerator_id: int, point: Point, rows: int = 0, cols: int = 0) -> str:
+    """The enumerator's cell of a grid of CELL_DEGREES (about 110 m) holding the point (or
+    the one `rows` and `cols` away), by which their own nearby visits are found. The
+    enumerator is part of the key: in a village everyone's visits share the same few
+    cells, and looking them all up to keep one person's grew with the round."""
     row, col = math.floor(point.lat / CELL_DEGREES), math.floor(point.lon / CELL_DEGREES)
-    return [f"{row + dr}:{col + dc}" for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+    return f"{enumerator_id}/{row + rows}:{col + cols}"
+
+
+def _cells_around(enumerator_id: int, point: Point) -> list[str]:
+    """The point's cell and its eight neighbours: every place within one cell of it."""
+    return [_cell(enumerator_id, point, dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
 
 
 def _peer(submission_id: int, submitter: int | None, keys: list[tuple[str, str]]) -> Peer:
@@ -256,7 +259,7 @@ def _peers(
     here = visit.location
     if submitter_id is not None and here is not None:
         for other, value in queries.submitter_points(
-            session, form_id, submitter_id, submission_id, _cells_around(here)
+            session, form_id, submitter_id, submission_id, _cells_around(submitter_id, here)
         ):
             lat, _, lon = value.partition(",")
             if distance_m(here, Point(float(lat), float(lon))) <= NEAR_M:

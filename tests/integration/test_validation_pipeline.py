@@ -64,10 +64,13 @@ def publish_form(svc, project_id: int, tmp_path: Path) -> None:  # type: ignore[
     publish(svc, project_id, form)
 
 
-def instance(kk: str = KK, location: str = "", niks: tuple[str, ...] = ()) -> bytes:
+def instance(
+    kk: str = KK, location: str = "", niks: tuple[str, ...] = (), target: str = ""
+) -> bytes:
     members = "".join(f"<anggota><nik>{nik}</nik></anggota>" for nik in niks)
     return (
-        f'<data id="uji_aturan" version="2026112301"><sasaran/><hasil>ditemukan</hasil>'
+        f'<data id="uji_aturan" version="2026112301"><sasaran>{target}</sasaran>'
+        "<hasil>ditemukan</hasil>"
         f"<kk>{kk}</kk><lokasi>{location}</lokasi>{members}"
         f"<meta><instanceID>uuid:{uuid.uuid4()}</instanceID></meta></data>"
     ).encode()
@@ -122,6 +125,28 @@ def test_the_answer_tells_the_enumerator_of_a_malformed_nik(  # type: ignore[no-
     good = collect_token.submit(instance(niks=("3573041203850001",)))
     assert good.status == 201 and "Mohon periksa" not in good.message()
     assert job_states(ready) == [("submitted", "queued")] * 2  # the full check still follows
+
+
+def test_one_enumerators_households_at_one_spot_are_flagged_on_each(  # type: ignore[no-untyped-def]
+    ready, seed: Seed, transport: WsgiTransport, collect_token: CollectClient
+) -> None:
+    """Three households one enumerator sent from one spot all get V34; another's does not."""
+    spots = {"901": "-7.98 112.63", "902": "-7.98005 112.63", "903": "-7.98 112.63005"}
+    for target, spot in spots.items():
+        assert (
+            collect_token.submit(instance(kk="", location=f"{spot} 0 5", target=target)).status
+            == 201
+        )
+    someone_else = CollectClient(
+        transport, f"http://localhost/v1/projects/{seed.project_id}", "admin", PASSWORD
+    )
+    assert (
+        someone_else.submit(instance(kk="", location="-7.98 112.63 0 5", target="904")).status
+        == 201
+    )
+    jobs.drain(ready)
+    flagged = {i for i in range(1, 5) if "V34" in flag_rules(ready, i)}
+    assert flagged == {1, 2, 3}
 
 
 def test_the_answer_does_not_wait_for_the_check(ready, collect_token: CollectClient) -> None:  # type: ignore[no-untyped-def]
