@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import bindparam
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from server.db import run
+from server.db import InsertIgnoring
 from server.models import Blob, utcnow
 from server.storage import BlobInfo
 
@@ -18,17 +17,12 @@ _VALUES: dict[str, Any] = {
     "size": bindparam("size"),
     "created_at": bindparam("created_at"),
 }
-_INSERT = {
-    "postgresql": postgresql.insert(Blob).values(_VALUES).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(Blob).values(_VALUES).on_conflict_do_nothing(),
-}
+_INSERT = InsertIgnoring(Blob, _VALUES)
 
 
 def remember(session: Session, info: BlobInfo) -> None:
     """Record a stored file (no-op if it is already recorded, even under a race)."""
-    statement = _INSERT[session.get_bind().dialect.name]
-    run(
+    _INSERT.run(
         session,
-        statement,
         {"sha256": info.sha256, "md5": info.md5, "size": info.size, "created_at": utcnow()},
     )

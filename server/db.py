@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Result, create_engine, event, inspect
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.base import Executable
 
@@ -178,6 +179,20 @@ def run(session: Session, statement: Executable, params: Any = None) -> Result[*
     """Execute a pre-built Core statement on the session's connection (inside its unit of
     work), skipping the ORM's per-call statement handling on hot paths."""
     return session.connection().execute(statement, params)
+
+
+class InsertIgnoring:
+    """A pre-built INSERT that keeps the existing row when the key is taken (ON CONFLICT DO
+    NOTHING), even under a race; built once for each dialect."""
+
+    def __init__(self, model: Any, values: dict[str, Any]) -> None:
+        self._statements = {
+            "postgresql": postgresql.insert(model).values(values).on_conflict_do_nothing(),
+            "sqlite": sqlite.insert(model).values(values).on_conflict_do_nothing(),
+        }
+
+    def run(self, session: Session, params: Any) -> None:
+        run(session, self._statements[session.get_bind().dialect.name], params)
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

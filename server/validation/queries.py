@@ -10,11 +10,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from server.assignments.models import ON_LIST, Target
-from server.db import run
+from server.db import InsertIgnoring, run
 from server.models import Form, FormVersion, Submission, SubmissionAttachment, SubmissionVersion
 from server.registry.models import Household, Person, Region
 from server.rules.model import Point
@@ -98,26 +97,17 @@ def photo_hashes(session: Session, blobs: Sequence[str]) -> dict[str, int | None
     return {row[0]: row[1] for row in run(session, _PHOTO_HASHES, {"blobs": list(blobs)})}
 
 
-_ADD_PHOTO_HASH_VALUES: dict[str, Any] = {
-    "blob_sha256": bindparam("blob"),
-    "phash": bindparam("phash"),
-}
-_ADD_PHOTO_HASH = {
-    "postgresql": postgresql.insert(PhotoHash)
-    .values(_ADD_PHOTO_HASH_VALUES)
-    .on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(PhotoHash).values(_ADD_PHOTO_HASH_VALUES).on_conflict_do_nothing(),
-}
+_ADD_PHOTO_HASH = InsertIgnoring(
+    PhotoHash, {"blob_sha256": bindparam("blob"), "phash": bindparam("phash")}
+)
 
 
 def add_photo_hashes(session: Session, hashes: dict[str, int | None]) -> None:
     """Keep computed hashes; a blob another check hashed first keeps its row (same file,
     same hash)."""
     if hashes:
-        run(
-            session,
-            _ADD_PHOTO_HASH[session.get_bind().dialect.name],
-            [{"blob": blob, "phash": value} for blob, value in hashes.items()],
+        _ADD_PHOTO_HASH.run(
+            session, [{"blob": blob, "phash": value} for blob, value in hashes.items()]
         )
 
 
