@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from server.db import run
 from server.models import Form, FormMedia, FormVersion, Project
@@ -97,8 +98,11 @@ class SubmissionForm:
     state: str
     version_id: int | None
     binary_fields: list[str]
+    # The current version's rule settings (server/rules/settings.py), None without any.
+    rule_settings: dict[str, Any] | None = None
 
 
+_CURRENT = aliased(FormVersion)
 _SUBMISSION_FORMS = (
     select(
         Form.id,
@@ -107,11 +111,13 @@ _SUBMISSION_FORMS = (
         Form.state,
         FormVersion.id,
         FormVersion.binary_fields,
+        _CURRENT.rule_settings,
     )
     .outerjoin(
         FormVersion,
         and_(FormVersion.form_id == Form.id, FormVersion.version == bindparam("version")),
     )
+    .outerjoin(_CURRENT, _CURRENT.id == Form.current_version_id)
     .where(Form.xml_form_id == bindparam("xml_form_id"))
     .order_by(Form.id)
 )
@@ -135,8 +141,8 @@ def submission_forms(
     else:
         rows = run(session, _SUBMISSION_FORMS_IN, params | {"project_ids": list(project_ids)})
     return [
-        SubmissionForm(fid, pid, xid, state, vid, list(binary or []))
-        for fid, pid, xid, state, vid, binary in rows
+        SubmissionForm(fid, pid, xid, state, vid, list(binary or []), rules)
+        for fid, pid, xid, state, vid, binary, rules in rows
     ]
 
 

@@ -37,7 +37,6 @@ from server.openrosa.envelope import Envelope
 from server.openrosa.queries import StoredAttachment, StoredVersion
 from server.problems import ProblemError
 from server.storage import BlobInfo, BlobStore, HashingFile
-from server.validation import queries as validation_queries
 from server.validation.instant import instant_notes
 from server.validation.jobs import enqueue as enqueue_check
 
@@ -319,11 +318,7 @@ def do_receive_submission(
     )
     job_id = None if incoming.incomplete else enqueue_check(session, submission_id, "submitted")
     notes = (
-        []
-        if envelope.encrypted
-        else instant_notes(
-            incoming.xml, validation_queries.rule_settings(session, form.form_id), now.date()
-        )
+        [] if envelope.encrypted else instant_notes(incoming.xml, form.rule_settings, now.date())
     )
     return Receipt(outcome, submission_id, version_id, missing, job_id, notes)
 

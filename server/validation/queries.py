@@ -376,19 +376,6 @@ def set_review_state(session: Session, submission_id: int, state: str) -> None:
     run(session, _SET_STATE, {"submission": submission_id, "state": state})
 
 
-_RULE_SETTINGS = (
-    select(_CURRENT.rule_settings)
-    .join(Form, Form.current_version_id == _CURRENT.id)
-    .where(Form.id == bindparam("form_id"))
-)
-
-
-def rule_settings(session: Session, form_id: int) -> dict[str, Any] | None:
-    """The rule settings of the form's current version (None without any)."""
-    row = run(session, _RULE_SETTINGS, {"form_id": form_id}).first()
-    return row[0] if row is not None else None
-
-
 def form_ids(session: Session, xml_form_id: str) -> list[int]:
     """The forms (of every project) with this form ID."""
     return list(session.scalars(select(Form.id).where(Form.xml_form_id == xml_form_id)))
