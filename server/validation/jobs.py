@@ -4,13 +4,14 @@ configured, else by a worker thread inside each server process. Never inside the
 the phone's 201 does not wait for the rules.
 
 Jobs are claimed in batches with one conditional UPDATE (two workers cannot both win one)
-and run in one transaction together with the flags they write, each in a savepoint, so a
-failing check is rolled back alone and retried, up to MAX_ATTEMPTS times, while the batch
-commits and syncs to disk once. Jobs left "running" by a process that died are queued
-again when a worker starts. A submission's first check also queues, once ("peer"), the
-submissions its flags name or named before, so the earlier submission of a duplicate pair
-gets its flag too (and loses it when a new version is no longer a duplicate); those runs
-queue nothing further.
+and run in one transaction together with the flags they write, in groups checked together
+(service.evaluate_many), each group in a savepoint: when a group fails its jobs run again
+one by one, so a failing check is rolled back alone and retried, up to MAX_ATTEMPTS times,
+while the batch commits and syncs to disk once. Jobs left "running" by a process that
+died are queued again when a worker starts. A submission's first check also queues, once
+("peer"), the submissions its flags name or named before, so the earlier submission of a
+duplicate pair gets its flag too (and loses it when a new version is no longer a
+duplicate); those runs queue nothing further.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ STALE_AFTER = timedelta(minutes=15)
 # batch holds the write lock for its whole length, and submissions wait for it.
 BATCH = 100
 BATCH_SECONDS = 0.25
+# Checks evaluated together (one read of each kind of fact for all of them): a group runs
+# to its end, so it is small enough to keep a batch near BATCH_SECONDS.
+GROUP = 25
 REASONS = ("submitted", "peer", "rerun", "settings", "registry")
 
 
@@ -141,10 +145,10 @@ def claim(session: Session, job_id: int | None = None, limit: int = 1) -> list[C
     return sorted((int(r[0]), int(r[1]), str(r[2])) for r in rows)
 
 
-def _finish(session: Session, job_id: int, state: str, error: str | None = None) -> None:
+def _finish(session: Session, job_ids: list[int], state: str, error: str | None = None) -> None:
     session.execute(
         update(ValidationJob)
-        .where(ValidationJob.id == job_id)
+        .where(ValidationJob.id.in_(job_ids))
         .values(state=state, error=error, finished_at=utcnow())
     )
 
@@ -153,7 +157,7 @@ def _failed(session: Session, job_id: int, exc: BaseException) -> None:
     """Queue the job again, or keep it as failed once it has had MAX_ATTEMPTS tries."""
     attempts = session.scalar(select(ValidationJob.attempts).where(ValidationJob.id == job_id))
     retry = (attempts or 0) < MAX_ATTEMPTS
-    _finish(session, job_id, "queued" if retry else "failed", type(exc).__name__)
+    _finish(session, [job_id], "queued" if retry else "failed", type(exc).__name__)
 
 
 def _release(session: Session, job_ids: list[int]) -> None:
@@ -181,19 +185,23 @@ def requeue_stale(session: Session) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _check(session: Session, svc: Services, job: Claimed) -> list[int]:
-    """Run one claimed job in the session's transaction; the peer jobs it queued."""
-    from server.validation.service import do_evaluate
+def _check(session: Session, svc: Services, claimed: list[Claimed]) -> list[int]:
+    """Run claimed jobs in the session's transaction, their submissions checked together
+    (service.evaluate_many); the peer jobs they queued."""
+    from server.validation.service import evaluate_many
 
-    job_id, submission_id, reason = job
-    result = do_evaluate(session, svc.store, submission_id, zone=svc.settings.timezone)
-    _finish(session, job_id, "done")
+    results = evaluate_many(
+        session, svc.store, [job[1] for job in claimed], zone=svc.settings.timezone
+    )
+    _finish(session, [job[0] for job in claimed], "done")
     queued: list[int] = []
-    if result is not None and reason == "submitted":
-        for other in result.named:
-            peer_job = enqueue(session, other, "peer")
-            if peer_job is not None:
-                queued.append(peer_job)
+    for _job_id, submission_id, reason in claimed:
+        result = results.get(submission_id)
+        if result is not None and reason == "submitted":
+            for other in result.named:
+                peer_job = enqueue(session, other, "peer")
+                if peer_job is not None:
+                    queued.append(peer_job)
     return queued
 
 
@@ -201,12 +209,30 @@ def _run_alone(svc: Services, job: Claimed) -> None:
     """One job in its own transaction; a failure is recorded and retried, never lost."""
     try:
         with svc.db.transaction() as session:
-            for peer_job in _check(session, svc, job):
+            for peer_job in _check(session, svc, [job]):
                 notify(session, svc, peer_job)
     except Exception as exc:  # noqa: BLE001 - a failed check is recorded and retried
         log.exception("validation job %s failed", job[0])
         with svc.db.transaction() as session:
             _failed(session, job[0], exc)
+
+
+def _run_group(session: Session, svc: Services, group: list[Claimed]) -> list[int]:
+    """Check a group of jobs together in a savepoint; if that fails, each in a savepoint of
+    its own, so only the failing one is rolled back (and retried). The peer jobs queued."""
+    try:
+        with session.begin_nested():
+            return _check(session, svc, group)
+    except Exception as exc:  # noqa: BLE001 - the group's work is rolled back, then retried
+        if len(group) == 1:
+            log.exception("validation job %s failed", group[0][0])
+            _failed(session, group[0][0], exc)
+            return []
+        log.warning("%d validation jobs failed together; one by one now", len(group))
+    queued: list[int] = []
+    for one in group:
+        queued.extend(_run_group(session, svc, [one]))
+    return queued
 
 
 def run_batch(
@@ -215,13 +241,15 @@ def run_batch(
     limit: int = BATCH,
     seconds: float = BATCH_SECONDS,
     timings: list[float] | None = None,
+    group: int = GROUP,
 ) -> int:
-    """Run up to `limit` queued jobs (this one first, when given) in one transaction, each
-    in a savepoint of its own: a failing check is rolled back alone and retried, and the
-    batch commits (and syncs to disk) once. Jobs the batch has no time for after `seconds`
-    go back to the queue: on SQLite a batch holds the write lock that phones' submissions
-    wait for. If the batch cannot commit, its jobs run one by one. How many jobs ran;
-    `timings` gets each job's seconds."""
+    """Run up to `limit` queued jobs (this one first, when given) in one transaction, in
+    groups of `group` checked together, each group in a savepoint: a failing check is
+    rolled back alone and retried, and the batch commits (and syncs to disk) once. Jobs the
+    batch has no time for after `seconds` go back to the queue: on SQLite a batch holds the
+    write lock that phones' submissions wait for. If the batch cannot commit, its jobs run
+    one by one. How many jobs ran; `timings` gets each job's seconds (its group's time
+    shared out)."""
     with svc.db.transaction() as session:
         claimed = claim(session, job_id) if job_id is not None else []
         claimed += claim(session, limit=limit - len(claimed))
@@ -231,21 +259,15 @@ def run_batch(
     try:
         with svc.db.transaction() as session:
             started = time.monotonic()
-            for job in claimed:
+            while len(ran) < len(claimed):
                 if ran and time.monotonic() - started > seconds:
                     break
+                jobs = claimed[len(ran) : len(ran) + max(1, group)]
+                ran.extend(jobs)
                 began = time.perf_counter()
-                ran.append(job)
-                try:
-                    with session.begin_nested():
-                        peer_jobs = _check(session, svc, job)
-                except Exception as exc:  # noqa: BLE001 - this job's work is rolled back alone
-                    log.exception("validation job %s failed", job[0])
-                    _failed(session, job[0], exc)
-                    continue
-                finally:
-                    if timings is not None:
-                        timings.append(time.perf_counter() - began)
+                peer_jobs = _run_group(session, svc, jobs)
+                if timings is not None:
+                    timings.extend([(time.perf_counter() - began) / len(jobs)] * len(jobs))
                 for peer_job in peer_jobs:
                     notify(session, svc, peer_job)
             _release(session, [job[0] for job in claimed[len(ran) :]])

@@ -55,10 +55,20 @@ def unsigned(value: int) -> int:
 
 
 def chunk_keys(value: int) -> list[str]:
-    """The hash's 4 chunks as lookup keys ("3:417"): hashes within `INDEX_BITS` share at
-    least one."""
+    """The hash's 4 chunks as lookup prefixes of a fixed width ("3:00417"): hashes within
+    `INDEX_BITS` share at least one."""
     value = unsigned(value)
     return [
-        f"{i}:{(value >> start) & ((1 << (end - start)) - 1)}"
+        f"{i}:{(value >> start) & ((1 << (end - start)) - 1):05d}"
         for i, (start, end) in enumerate(CHUNKS)
     ]
+
+
+CHUNK_WIDTH = len("3:65535")
+
+
+def chunk_entries(value: int) -> list[str]:
+    """The hash's keys: each chunk followed by the whole hash ("3:00417:1234..."), so a
+    look-up by chunk gets the hashes to compare without reading them again."""
+    value = unsigned(value)
+    return [f"{chunk}:{value}" for chunk in chunk_keys(value)]

@@ -4,7 +4,7 @@ enumerator statistics have their own module, stats_queries)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from server.models import Form, FormVersion, Submission, SubmissionAttachment, S
 from server.registry.models import Household, Person, Region
 from server.rules.model import Point
 from server.validation.models import PhotoHash, StoredFlag, SubmissionKey
+from server.validation.photos import CHUNK_WIDTH
 
 CHUNK = 2_000
 
@@ -69,32 +70,51 @@ _STORED = (
     .join(_SUBMITTED, _SUBMITTED.id == SubmissionVersion.form_version_id)
     .join(Form, Form.id == Submission.form_id)
     .join(_CURRENT, _CURRENT.id == Form.current_version_id)
-    .where(Submission.id == bindparam("id"), Submission.deleted_at.is_(None))
+    .where(Submission.id.in_(bindparam("ids", expanding=True)), Submission.deleted_at.is_(None))
 )
 
 
-def stored(session: Session, submission_id: int) -> Stored | None:
-    row = run(session, _STORED, {"id": submission_id}).first()
-    return Stored(*tuple(row)) if row else None  # type: ignore[arg-type]
+def stored(session: Session, submission_ids: Sequence[int]) -> dict[int, Stored]:
+    """The live submissions among these, by ID."""
+    found: dict[int, Stored] = {}
+    for part in _parts(sorted(set(submission_ids))):
+        for row in run(session, _STORED, {"ids": part}):
+            found[row[0]] = Stored(*tuple(row))  # type: ignore[arg-type]
+    return found
 
 
-_ATTACHMENTS = select(SubmissionAttachment.name, SubmissionAttachment.blob_sha256).where(
-    SubmissionAttachment.submission_version_id == bindparam("id")
-)
+def _parts(values: Sequence[Any]) -> Iterator[list[Any]]:
+    """The values in pieces of at most CHUNK (one IN list each)."""
+    for start in range(0, len(values), CHUNK):
+        yield list(values[start : start + CHUNK])
+
+
+_ATTACHMENTS = select(
+    SubmissionAttachment.submission_version_id,
+    SubmissionAttachment.name,
+    SubmissionAttachment.blob_sha256,
+).where(SubmissionAttachment.submission_version_id.in_(bindparam("ids", expanding=True)))
 _PHOTO_HASHES = select(PhotoHash.blob_sha256, PhotoHash.phash).where(
     PhotoHash.blob_sha256.in_(bindparam("blobs", expanding=True))
 )
 
 
-def attachments(session: Session, version_id: int) -> list[tuple[str, str | None]]:
-    """(file name, blob) of the version's expected attachments (blob None: not received)."""
-    return [(row[0], row[1]) for row in run(session, _ATTACHMENTS, {"id": version_id})]
+def attachments(
+    session: Session, version_ids: Sequence[int]
+) -> dict[int, list[tuple[str, str | None]]]:
+    """(file name, blob) of each version's expected attachments (blob None: not received)."""
+    found: dict[int, list[tuple[str, str | None]]] = {v: [] for v in version_ids}
+    for part in _parts(sorted(set(version_ids))):
+        for version, name, blob in run(session, _ATTACHMENTS, {"ids": part}):
+            found[version].append((name, blob))
+    return found
 
 
 def photo_hashes(session: Session, blobs: Sequence[str]) -> dict[str, int | None]:
-    if not blobs:
-        return {}
-    return {row[0]: row[1] for row in run(session, _PHOTO_HASHES, {"blobs": list(blobs)})}
+    found: dict[str, int | None] = {}
+    for part in _parts(sorted(set(blobs))):
+        found.update((row[0], row[1]) for row in run(session, _PHOTO_HASHES, {"blobs": part}))
+    return found
 
 
 _ADD_PHOTO_HASH = InsertIgnoring(
@@ -123,8 +143,10 @@ class TargetFacts:
     kk: str | None
 
 
-_TARGET = (
+_TARGETS = (
     select(
+        Target.id,
+        Target.project_id,
         Target.assignee_id,
         Target.village_code,
         Target.household_id,
@@ -133,27 +155,36 @@ _TARGET = (
         Household.kk,
     )
     .join(Household, Household.id == Target.household_id)
-    .where(Target.id == bindparam("id"), Target.project_id == bindparam("project_id"))
+    .where(Target.id.in_(bindparam("ids", expanding=True)))
+)
+_MEMBER_PROGRAMMES = select(Person.household_id, Person.programmes).where(
+    Person.household_id.in_(bindparam("households", expanding=True))
 )
 
 
-_MEMBER_PROGRAMMES = select(Person.programmes).where(Person.household_id == bindparam("household"))
-
-
-def target(session: Session, project_id: int, target_id: int) -> TargetFacts | None:
-    """The listed household. Its programmes are the household's own (P3KE keluarga) or,
-    from extracts of one row per person (DTKS, DTSEN), every programme a member receives."""
-    row = run(session, _TARGET, {"id": target_id, "project_id": project_id}).first()
-    if row is None:
-        return None
-    found = TargetFacts(*row)
-    if found.programmes:
-        return found
-    merged: dict[str, Any] = {}
-    for (programmes,) in run(session, _MEMBER_PROGRAMMES, {"household": found.household_id}):
-        for name, value in (programmes or {}).items():
-            merged[name] = bool(merged.get(name)) or value is True
-    return replace(found, programmes=merged)
+def targets(
+    session: Session, wanted: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], TargetFacts]:
+    """The listed households, by (project, target ID). Their programmes are the household's
+    own (P3KE keluarga) or, from extracts of one row per person (DTKS, DTSEN), every
+    programme a member receives."""
+    wanted = set(wanted)
+    found: dict[tuple[int, int], TargetFacts] = {}
+    for part in _parts(sorted({target_id for _project, target_id in wanted})):
+        for row in run(session, _TARGETS, {"ids": part}):
+            if (row[1], row[0]) in wanted:
+                found[(row[1], row[0])] = TargetFacts(*row[2:])
+    households = sorted({t.household_id for t in found.values() if not t.programmes})
+    merged: dict[int, dict[str, Any]] = {h: {} for h in households}
+    for part in _parts(households):
+        for household, programmes in run(session, _MEMBER_PROGRAMMES, {"households": part}):
+            into = merged[household]
+            for name, value in (programmes or {}).items():
+                into[name] = bool(into.get(name)) or value is True
+    return {
+        key: replace(t, programmes=merged[t.household_id]) if not t.programmes else t
+        for key, t in found.items()
+    }
 
 
 _CENTROID = select(Region.lat, Region.lon).where(Region.code == bindparam("code"))
@@ -204,12 +235,11 @@ _HOLDERS = (
 
 def persons_by_nik(session: Session, niks: Iterable[str]) -> dict[str, list[Holder]]:
     """The registry persons (every source) holding each NIK."""
-    wanted = sorted(set(niks))
     found: dict[str, list[Holder]] = {}
-    if not wanted:
-        return found
-    for nik, person_id, source, dead, born in run(session, _HOLDERS, {"niks": wanted}):
-        found.setdefault(nik or "", []).append(Holder(str(person_id), source, bool(dead), born))
+    for part in _parts(sorted(set(niks))):
+        for nik, person_id, source, dead, born in run(session, _HOLDERS, {"niks": part}):
+            holder = Holder(str(person_id), source, bool(dead), born)
+            found.setdefault(nik or "", []).append(holder)
     return found
 
 
@@ -217,80 +247,115 @@ _PADAN = select(Person.id, Person.padan).where(Person.id.in_(bindparam("ids", ex
 
 
 def padan(session: Session, person_ids: Iterable[int]) -> dict[int, bool | None]:
-    ids = sorted(set(person_ids))
-    if not ids:
-        return {}
-    return {row[0]: row[1] for row in run(session, _PADAN, {"ids": ids})}
+    found: dict[int, bool | None] = {}
+    for part in _parts(sorted(set(person_ids))):
+        found.update((row[0], row[1]) for row in run(session, _PADAN, {"ids": part}))
+    return found
 
 
-_DELETE_KEYS = delete(SubmissionKey).where(SubmissionKey.submission_id == bindparam("id"))
+_DELETE_KEYS = delete(SubmissionKey).where(
+    SubmissionKey.submission_id.in_(bindparam("ids", expanding=True))
+)
 _INSERT_KEYS = insert(SubmissionKey.__table__)  # type: ignore[arg-type]
 
 
 def replace_keys(
-    session: Session, submission_id: int, form_id: int, keys: Iterable[tuple[str, str]]
+    session: Session, keys: Mapping[int, tuple[int, Iterable[tuple[str, str]]]]
 ) -> None:
-    run(session, _DELETE_KEYS, {"id": submission_id})
+    """Each submission's keys (submission ID: its form ID and keys) in place of its earlier
+    ones."""
+    for part in _parts(sorted(keys)):
+        run(session, _DELETE_KEYS, {"ids": part})
     rows = [
         {"submission_id": submission_id, "form_id": form_id, "kind": kind, "value": value[:80]}
-        for kind, value in sorted(set(keys))
+        for submission_id, (form_id, values) in keys.items()
+        for kind, value in sorted({(kind, value[:80]) for kind, value in values})
     ]
     if rows:
         run(session, _INSERT_KEYS, rows)
 
 
-_PEERS = (
-    select(SubmissionKey.submission_id)
-    .where(
-        SubmissionKey.form_id == bindparam("form_id"),
-        SubmissionKey.kind == bindparam("kind"),
-        SubmissionKey.value.in_(bindparam("values", expanding=True)),
-        SubmissionKey.submission_id != bindparam("id"),
+_SK = SubmissionKey
+_NUMBERED = (
+    select(
+        _SK.kind,
+        _SK.value,
+        _SK.submission_id,
+        func.row_number()
+        .over(partition_by=(_SK.kind, _SK.value), order_by=_SK.submission_id)
+        .label("n"),
     )
-    .distinct()
-    .limit(bindparam("limit"))
+    .where(
+        _SK.form_id == bindparam("form_id"),
+        _SK.kind.in_(bindparam("kinds", expanding=True)),
+        _SK.value.in_(bindparam("values", expanding=True)),
+    )
+    .subquery()
+)
+_SHARING = select(_NUMBERED.c.kind, _NUMBERED.c.value, _NUMBERED.c.submission_id).where(
+    _NUMBERED.c.n <= bindparam("limit")
 )
 
 
-def peer_ids(
-    session: Session,
-    submission_id: int,
-    form_id: int,
-    keys: Iterable[tuple[str, str]],
-    limit: int,
-) -> list[int]:
-    """Other submissions of the form sharing any of these keys (at most `limit`)."""
-    by_kind: dict[str, set[str]] = {}
-    for kind, value in keys:
-        by_kind.setdefault(kind, set()).add(value)
-    found: set[int] = set()
-    for kind, values in by_kind.items():
-        ordered = sorted(values)
-        for start in range(0, len(ordered), CHUNK):
-            params = {
-                "form_id": form_id,
-                "kind": kind,
-                "values": ordered[start : start + CHUNK],
-                "id": submission_id,
-                "limit": limit,
-            }
-            found.update(row[0] for row in run(session, _PEERS, params))
-    return sorted(found)[:limit]
+def holders(
+    session: Session, form_id: int, keys: Iterable[tuple[str, str]], limit: int
+) -> dict[tuple[str, str], list[int]]:
+    """The submissions of the form holding each of these keys: at most `limit` each (the
+    oldest), so a value everyone typed (a placeholder NIK) stays a bounded read."""
+    wanted = set(keys)
+    found: dict[tuple[str, str], list[int]] = {}
+    kinds = sorted({kind for kind, _value in wanted})
+    for part in _parts(sorted({value for _kind, value in wanted})):
+        params = {"form_id": form_id, "kinds": kinds, "values": part, "limit": limit}
+        for kind, value, submission_id in run(session, _SHARING, params):
+            if (kind, value) in wanted:  # a KK and a NIK may be the same 16 digits
+                found.setdefault((kind, value), []).append(submission_id)
+    return found
 
 
+def chunk_holders(
+    session: Session, form_id: int, chunks: Iterable[str], limit: int
+) -> dict[str, list[tuple[int, int]]]:
+    """The (submission, photo hash) of the form's photos sharing each hash chunk, from the
+    "ph" keys ("chunk:hash", photos.chunk_entries): at most `limit` per chunk (the oldest),
+    so a chunk every dark photo shares stays a bounded read.
+
+    The SQL is put together here (like registry.queries.candidates): one index range per
+    chunk, [chunk + ":", chunk + ";"), and building that many Core clauses cost more than
+    running them."""
+    mark = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
+    wanted = sorted(set(chunks))
+    found: dict[str, list[tuple[int, int]]] = {}
+    for start in range(0, len(wanted), _RANGES):
+        part = wanted[start : start + _RANGES]
+        term = f"(form_id = {mark} AND kind = 'ph' AND value >= {mark} AND value < {mark})"
+        # Only placeholders and our own names go into the text; every value is a parameter.
+        sql = (
+            "SELECT value, submission_id FROM ("  # noqa: S608
+            "SELECT value, submission_id, row_number() OVER ("
+            f"PARTITION BY substr(value, 1, {CHUNK_WIDTH}) ORDER BY submission_id) AS n "
+            f"FROM submission_keys WHERE {' OR '.join([term] * len(part))}"
+            f") AS numbered WHERE n <= {int(limit)}"
+        )
+        params = tuple(v for chunk in part for v in (form_id, f"{chunk}:", f"{chunk};"))
+        for value, submission_id in session.connection().exec_driver_sql(sql, params):
+            chunk, _, whole = value.rpartition(":")
+            found.setdefault(chunk, []).append((submission_id, int(whole)))
+    return found
+
+
+_RANGES = 200  # chunks looked up in one statement
 _CELL = aliased(SubmissionKey)
+# The enumerator is part of the cell key (service._cell), so no join to submissions: like
+# every look-up of keys, this trusts that a submission's keys exist only while it does.
 _POINTS = (
-    select(SubmissionKey.submission_id, SubmissionKey.value)
+    select(_CELL.value, SubmissionKey.submission_id, SubmissionKey.value)
     .join(_CELL, _CELL.submission_id == SubmissionKey.submission_id)
-    .join(Submission, Submission.id == SubmissionKey.submission_id)
     .where(
         _CELL.form_id == bindparam("form_id"),
         _CELL.kind == "cell",
         _CELL.value.in_(bindparam("cells", expanding=True)),
         SubmissionKey.kind == "point",
-        Submission.submitter_id == bindparam("submitter_id"),
-        Submission.id != bindparam("id"),
-        Submission.deleted_at.is_(None),
     )
 )
 _KEYS_OF = select(SubmissionKey.submission_id, SubmissionKey.kind, SubmissionKey.value).where(
@@ -302,42 +367,41 @@ _SUBMITTERS = select(Submission.id, Submission.submitter_id).where(
 )
 
 
-def submitter_points(
-    session: Session, form_id: int, submitter_id: int, submission_id: int, cells: Sequence[str]
-) -> list[tuple[int, str]]:
-    """(submission, "lat,lon") of the submitter's other submissions of the form that
-    recorded a location in one of these grid cells."""
-    params = {
-        "form_id": form_id,
-        "submitter_id": submitter_id,
-        "id": submission_id,
-        "cells": list(cells),
-    }
-    return [(row[0], row[1]) for row in run(session, _POINTS, params)]
+def cell_points(
+    session: Session, form_id: int, cells: Iterable[str]
+) -> dict[str, list[tuple[int, str]]]:
+    """Each grid cell's (submission, "lat,lon") of the form's submissions located in it."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for part in _parts(sorted(set(cells))):
+        for cell, submission_id, point in run(
+            session, _POINTS, {"form_id": form_id, "cells": part}
+        ):
+            found.setdefault(cell, []).append((submission_id, point))
+    return found
 
 
 def keys_of(
-    session: Session, submission_ids: Sequence[int], kinds: Sequence[str]
+    session: Session, submission_ids: Iterable[int], kinds: Sequence[str]
 ) -> dict[int, list[tuple[str, str]]]:
     """The keys of these kinds that each of the submissions left."""
     found: dict[int, list[tuple[str, str]]] = {}
-    for start in range(0, len(submission_ids), CHUNK):
-        params = {"ids": list(submission_ids[start : start + CHUNK]), "kinds": list(kinds)}
-        for submission, kind, value in run(session, _KEYS_OF, params):
+    for part in _parts(sorted(set(submission_ids))):
+        for submission, kind, value in run(session, _KEYS_OF, {"ids": part, "kinds": list(kinds)}):
             found.setdefault(submission, []).append((kind, value))
     return found
 
 
-def submitters(session: Session, submission_ids: Sequence[int]) -> dict[int, int | None]:
-    if not submission_ids:
-        return {}
-    return {row[0]: row[1] for row in run(session, _SUBMITTERS, {"ids": list(submission_ids)})}
+def submitters(session: Session, submission_ids: Iterable[int]) -> dict[int, int | None]:
+    found: dict[int, int | None] = {}
+    for part in _parts(sorted(set(submission_ids))):
+        found.update((row[0], row[1]) for row in run(session, _SUBMITTERS, {"ids": part}))
+    return found
 
 
 _DELETE_FLAGS = (
     delete(StoredFlag)
-    .where(StoredFlag.submission_id == bindparam("id"))
-    .returning(StoredFlag.evidence)
+    .where(StoredFlag.submission_id.in_(bindparam("ids", expanding=True)))
+    .returning(StoredFlag.submission_id, StoredFlag.evidence)
 )
 _INSERT_FLAGS = insert(StoredFlag.__table__)  # type: ignore[arg-type]
 _SET_STATE = (
@@ -348,16 +412,21 @@ _SET_STATE = (
 
 
 def replace_flags(
-    session: Session, submission_id: int, version_id: int, flags: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Store the submission's flags in place of its earlier ones; the earlier ones' evidence."""
-    replaced = [row[0] or {} for row in run(session, _DELETE_FLAGS, {"id": submission_id})]
-    if flags:
-        run(
-            session,
-            _INSERT_FLAGS,
-            [{"submission_id": submission_id, "version_id": version_id, **f} for f in flags],
-        )
+    session: Session, flags: Mapping[int, tuple[int, Sequence[dict[str, Any]]]]
+) -> dict[int, list[dict[str, Any]]]:
+    """Each submission's flags (submission ID: its version ID and flags) in place of its
+    earlier ones; the earlier ones' evidence, by submission."""
+    replaced: dict[int, list[dict[str, Any]]] = {submission_id: [] for submission_id in flags}
+    for part in _parts(sorted(flags)):
+        for submission_id, evidence in run(session, _DELETE_FLAGS, {"ids": part}):
+            replaced[submission_id].append(evidence or {})
+    rows = [
+        {"submission_id": submission_id, "version_id": version_id, **flag}
+        for submission_id, (version_id, found) in flags.items()
+        for flag in found
+    ]
+    if rows:
+        run(session, _INSERT_FLAGS, rows)
     return replaced
 
 

@@ -1,16 +1,22 @@
-"""Checking one submission: load its facts, run the rules, store the flags, set the review
-state, and leave the keys by which later submissions find it as a peer and count it in
-their enumerator statistics (stats.py).
+"""Checking submissions: load their facts, run the rules, store the flags, set the review
+state, and leave the keys by which later submissions find each one as a peer and count it
+in their enumerator statistics (stats.py).
 
-`do_evaluate` is idempotent: running it again replaces the submission's flags and keys, so
-a job may run twice (a worker restarted half-way) without leaving doubles.
+`evaluate_many` checks a batch together: each kind of fact (stored rows, attachments, photo
+hashes, targets, NIK holders, peers' keys, flags) is read or written with one statement
+for the whole batch, not one per submission; only the pure work (parsing, matching, the
+rules) is done submission by submission. A batch's keys are all written before its peers
+are looked up, so two duplicates checked in one batch find each other.
+`do_evaluate` is a batch of one. Both are idempotent: running again replaces the
+submissions' flags and keys, so a job may run twice (a worker restarted half-way) without
+leaving doubles.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -20,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from server import audit
 from server.registry.identity import check_nik
+from server.registry.matching import Match as RankedMatch
 from server.registry.matching import match, score_known
 from server.registry.names import name_key
 from server.registry.queries import candidates_by_id
@@ -39,11 +46,11 @@ from server.rules.model import (
     Severity,
     Visit,
 )
-from server.rules.settings import parse_settings
+from server.rules.settings import FormSettings, parse_settings
 from server.storage import BlobStore
-from server.validation import queries, stats
+from server.validation import queries, stats, stats_queries
 from server.validation.facts import Files, Received, visit_from_instance
-from server.validation.photos import INDEX_BITS, chunk_keys, dhash, signed, unsigned
+from server.validation.photos import INDEX_BITS, chunk_entries, chunk_keys, dhash, signed, unsigned
 
 PEER_LIMIT = 200
 # The same enumerator's visits this close are peers (V34 compares them at `same_spot_m`,
@@ -70,100 +77,132 @@ class Evaluation:
     named: list[int]
 
 
-def _files(session: Session, store: BlobStore, version_id: int) -> Files:
-    """Each expected attachment: received or not, and its photo hash (computed once)."""
-    attached = queries.attachments(session, version_id)
-    blobs = [blob for _name, blob in attached if blob]
+def _files(session: Session, store: BlobStore, version_ids: list[int]) -> dict[int, Files]:
+    """Each version's expected attachments: received or not, and its photo hash (computed
+    once per blob)."""
+    attached = queries.attachments(session, version_ids)
+    blobs = sorted({blob for items in attached.values() for _name, blob in items if blob})
     known = queries.photo_hashes(session, blobs)
     computed = {blob: _hash(store.path(blob)) for blob in blobs if blob not in known}
     if computed:
         stored = {blob: signed(h) if h is not None else None for blob, h in computed.items()}
         queries.add_photo_hashes(session, stored)
         known.update(stored)
-    files: dict[str, tuple[bool, int | None]] = {}
-    for name, blob in attached:
-        value = known.get(blob) if blob else None
-        files[name] = (blob is not None, unsigned(value) if value is not None else None)
-    return files
+    found: dict[int, Files] = {}
+    for version, items in attached.items():
+        files: dict[str, tuple[bool, int | None]] = {}
+        for name, blob in items:
+            value = known.get(blob) if blob else None
+            files[name] = (blob is not None, unsigned(value) if value is not None else None)
+        found[version] = files
+    return found
 
 
 def _hash(path: Path) -> int | None:
     return dhash(path) if path.exists() else None
 
 
-def _matches(session: Session, visit: Visit, village: str | None, today: date) -> list[Match]:
+@dataclass(frozen=True)
+class _Check:
+    """One submission of a batch, with the facts gathered so far."""
+
+    found: queries.Stored
+    settings: FormSettings
+    visit: Visit
+    target: queries.TargetFacts | None
+    village: str | None
+    keys: list[tuple[str, str]]
+    day: date | None
+    today: date
+
+    @property
+    def id(self) -> int:
+        return self.found.submission_id
+
+
+def _matches(session: Session, checks: Mapping[int, _Check]) -> dict[int, list[Match]]:
     """Each person's best registry candidate, with every registry holder of their NIK.
 
     The candidate counts as dead when its own record says so or when another source holds
     the same NIK and birth date as dead: DTKS and DTSEN record deaths separately, and one
     of them is often behind."""
-    people = [m for m in visit.members if m.nik or m.name]
-    holders = queries.persons_by_nik(session, [m.nik for m in people if m.nik])
+    people = {
+        sid: [m for m in check.visit.members if m.nik or m.name] for sid, check in checks.items()
+    }
+    everyone = [(sid, m) for sid, members in people.items() for m in members]
+    holders = queries.persons_by_nik(session, [m.nik for _sid, m in everyone if m.nik])
     listed = {
-        m.path: int(m.registry_key)
-        for m in people
+        (sid, m.path): int(m.registry_key)
+        for sid, m in everyone
         if m.registry_key and m.registry_key.isdigit() and not m.nik_corrected
     }
     rows = {row.id: row for row in candidates_by_id(session, list(listed.values()))}
     best = {}
-    for member in people:
+    for sid, member in everyone:
+        check = checks[sid]
         facts = PersonFacts(
             nik=member.nik,
             name=member.name or "",
             birth_date=member.birth_date,
             sex=member.sex if member.sex in ("L", "P") else None,  # type: ignore[arg-type]
-            village_code=village,
-            kk=visit.kk or visit.registry_kk,
+            village_code=check.village,
+            kk=check.visit.kk or check.visit.registry_kk,
         )
-        row = rows.get(listed.get(member.path, -1))
+        row = rows.get(listed.get((sid, member.path), -1))
         if row is not None and (row.nik or "") == (member.nik or ""):
             # A list row names its registry person, and the field kept its NIK: that
             # person is the candidate, scored without a search.
-            best[member.path] = score_known(facts, row, today)
+            best[(sid, member.path)] = score_known(facts, row, check.today)
             continue
-        ranked = match(session, facts, limit=1, today=today)
+        ranked = match(session, facts, limit=1, today=check.today)
         if ranked:
-            best[member.path] = ranked[0]
+            best[(sid, member.path)] = ranked[0]
     padan = queries.padan(session, [b.candidate.person_id for b in best.values()])
-    found = []
-    for member in people:
-        top = best.get(member.path)
-        holding = holders.get(member.nik or "", [])
-        keys = tuple(h.key for h in holding)
-        sources = tuple(h.source for h in holding)
-        if top is None:
-            found.append(Match(member.path, None, same_nik_keys=keys, same_nik_sources=sources))
-            continue
-        candidate = top.candidate
-        born = candidate.facts.birth_date
-        dead_elsewhere = any(
-            h.dead and h.key != str(candidate.person_id) and born and h.birth_date == born
-            for h in holding
-        )
-        person = RegistryPerson(
-            key=str(candidate.person_id),
-            source=candidate.source,
-            nik=candidate.facts.nik,
-            name=candidate.facts.name,
-            birth_date=candidate.facts.birth_date,
-            sex=candidate.facts.sex,
-            dead=candidate.dead or dead_elsewhere,
-            padan=padan.get(candidate.person_id),
-            household_key=str(candidate.household_id) if candidate.household_id else None,
-        )
-        found.append(
-            Match(
-                member.path,
-                person,
-                top.score,
-                str(top.band),
-                tuple(r.code for r in top.reasons),
-                tuple(top.found_by),
-                keys,
-                sources,
-            )
-        )
-    return found
+    return {
+        sid: [
+            _match(m, best.get((sid, m.path)), holders.get(m.nik or "", []), padan) for m in members
+        ]
+        for sid, members in people.items()
+    }
+
+
+def _match(
+    member: Member,
+    top: RankedMatch | None,
+    holding: list[queries.Holder],
+    padan: Mapping[int, bool | None],
+) -> Match:
+    keys = tuple(h.key for h in holding)
+    sources = tuple(h.source for h in holding)
+    if top is None:
+        return Match(member.path, None, same_nik_keys=keys, same_nik_sources=sources)
+    candidate = top.candidate
+    born = candidate.facts.birth_date
+    dead_elsewhere = any(
+        h.dead and h.key != str(candidate.person_id) and born and h.birth_date == born
+        for h in holding
+    )
+    person = RegistryPerson(
+        key=str(candidate.person_id),
+        source=candidate.source,
+        nik=candidate.facts.nik,
+        name=candidate.facts.name,
+        birth_date=candidate.facts.birth_date,
+        sex=candidate.facts.sex,
+        dead=candidate.dead or dead_elsewhere,
+        padan=padan.get(candidate.person_id),
+        household_key=str(candidate.household_id) if candidate.household_id else None,
+    )
+    return Match(
+        member.path,
+        person,
+        top.score,
+        str(top.band),
+        tuple(r.code for r in top.reasons),
+        tuple(top.found_by),
+        keys,
+        sources,
+    )
 
 
 def _keys(visit: Visit, village: str | None) -> list[tuple[str, str]]:
@@ -184,7 +223,7 @@ def _keys(visit: Visit, village: str | None) -> list[tuple[str, str]]:
     for photo in visit.photos:
         if photo.phash is not None:
             keys.append(("phash", str(photo.phash)))
-            keys.extend(("ph", chunk) for chunk in chunk_keys(photo.phash))
+            keys.extend(("ph", entry) for entry in chunk_entries(photo.phash))
     if visit.location is not None:
         keys.append(("point", f"{visit.location.lat:.6f},{visit.location.lon:.6f}"))
         if visit.enumerator_id is not None:
@@ -236,35 +275,46 @@ def _peer(submission_id: int, submitter: int | None, keys: list[tuple[str, str]]
     )
 
 
-def _peers(
-    session: Session,
-    submission_id: int,
-    form_id: int,
-    submitter_id: int | None,
-    visit: Visit,
-    keys: list[tuple[str, str]],
-) -> list[int]:
-    """Other submissions that may be duplicates of this one: sharing a NIK, KK or name and
+def _peers(session: Session, checks: Mapping[int, _Check]) -> dict[int, list[int]]:
+    """Other submissions that may be duplicates of each: sharing a NIK, KK or name and
     birth date; with a photo hash within `INDEX_BITS` (found through its chunks, then
-    checked); or the same enumerator's within `NEAR_M` of this location."""
-    sharing = [k for k in keys if k[0] in ("nik", "kk", "name_birth")]
-    found = set(queries.peer_ids(session, submission_id, form_id, sharing, PEER_LIMIT))
-    chunks = [k for k in keys if k[0] == "ph"]
-    if chunks:
-        candidates = queries.peer_ids(session, submission_id, form_id, chunks, PEER_LIMIT)
-        mine = [p.phash for p in visit.photos if p.phash is not None]
-        for other, hashes in queries.keys_of(session, candidates, ("phash",)).items():
-            if any(hamming(a, int(b)) <= INDEX_BITS for a in mine for _, b in hashes):
-                found.add(other)
-    here = visit.location
-    if submitter_id is not None and here is not None:
-        for other, value in queries.submitter_points(
-            session, form_id, submitter_id, submission_id, _cells_around(submitter_id, here)
-        ):
-            lat, _, lon = value.partition(",")
-            if distance_m(here, Point(float(lat), float(lon))) <= NEAR_M:
-                found.add(other)
-    return sorted(found)[:PEER_LIMIT]
+    checked); or the same enumerator's within `NEAR_M` of its location. One look-up of each
+    kind per form for the whole batch."""
+    found: dict[int, set[int]] = {sid: set() for sid in checks}
+    forms: dict[int, list[_Check]] = {}
+    for check in checks.values():
+        forms.setdefault(check.found.form_id, []).append(check)
+    for form_id, group in forms.items():
+        limit = PEER_LIMIT + len(group)
+        sharing = {k for c in group for k in c.keys if k[0] in ("nik", "kk", "name_birth")}
+        held = queries.holders(session, form_id, sharing, limit)
+        hashes = {c.id: [p.phash for p in c.visit.photos if p.phash is not None] for c in group}
+        chunks = {chunk for own in hashes.values() for h in own for chunk in chunk_keys(h)}
+        by_chunk = queries.chunk_holders(session, form_id, chunks, limit)
+        cells = {
+            c.id: _cells_around(c.found.submitter_id, c.visit.location)
+            for c in group
+            if c.found.submitter_id is not None and c.visit.location is not None
+        }
+        points = queries.cell_points(session, form_id, {x for ids in cells.values() for x in ids})
+        for check in group:
+            mine = found[check.id]
+            for key in check.keys:
+                if key in held:
+                    mine.update(held[key])
+            for phash in hashes[check.id]:
+                for chunk in chunk_keys(phash):
+                    for other, theirs in by_chunk.get(chunk, ()):
+                        if other not in mine and hamming(phash, theirs) <= INDEX_BITS:
+                            mine.add(other)
+            here = check.visit.location
+            for cell in cells.get(check.id, ()):
+                for other, value in points.get(cell, ()):
+                    lat, _, lon = value.partition(",")
+                    if here and distance_m(here, Point(float(lat), float(lon))) <= NEAR_M:
+                        mine.add(other)
+            mine.discard(check.id)
+    return {sid: sorted(ids)[:PEER_LIMIT] for sid, ids in found.items()}
 
 
 def _first(values: dict[str, list[str]], kind: str) -> str | None:
@@ -283,86 +333,180 @@ def do_evaluate(
     today: date | None = None,
     zone: str = stats.DEFAULT_ZONE,
 ) -> Evaluation | None:
-    """Check one submission; None when it is gone or its form has no rule settings. `zone`
-    is the server's timezone: the day of a visit without a start time (stats.py)."""
-    found = queries.stored(session, submission_id)
-    if found is None or found.rule_settings is None:
-        return None
-    settings = parse_settings(found.rule_settings)
-    files = _files(session, store, found.version_id)
-    visit = visit_from_instance(
-        found.xml,
-        settings.fields,
-        Received(
-            submission_id=found.submission_id,
-            instance_id=found.instance_id,
-            enumerator_id=found.submitter_id,
-            form_version=found.form_version,
-            current_form_version=found.current_form_version,
-            received=found.received,
-            files=files,
-        ),
+    """Check one submission (a batch of one, see evaluate_many)."""
+    return evaluate_many(session, store, [submission_id], today, zone)[submission_id]
+
+
+def evaluate_many(
+    session: Session,
+    store: BlobStore,
+    submission_ids: Sequence[int],
+    today: date | None = None,
+    zone: str = stats.DEFAULT_ZONE,
+) -> dict[int, Evaluation | None]:
+    """Check these submissions together; each one's evaluation, None when it is gone or its
+    form has no rule settings. `zone` is the server's timezone: the day of a visit without
+    a start time (stats.py). `today` defaults to each submission's day of receipt."""
+    results: dict[int, Evaluation | None] = dict.fromkeys(submission_ids)
+    stored = {
+        sid: found
+        for sid, found in queries.stored(session, list(results)).items()
+        if found.rule_settings is not None
+    }
+    if not stored:
+        return results
+    files = _files(session, store, [found.version_id for found in stored.values()])
+    settings: dict[int, FormSettings] = {}
+    visits: dict[int, Visit] = {}
+    for sid, found in stored.items():
+        if found.form_id not in settings:
+            settings[found.form_id] = parse_settings(found.rule_settings or {})
+        visits[sid] = visit_from_instance(
+            found.xml,
+            settings[found.form_id].fields,
+            Received(
+                submission_id=found.submission_id,
+                instance_id=found.instance_id,
+                enumerator_id=found.submitter_id,
+                form_version=found.form_version,
+                current_form_version=found.current_form_version,
+                received=found.received,
+                files=files.get(found.version_id, {}),
+            ),
+        )
+    targets = queries.targets(
+        session,
+        {
+            (found.project_id, key)
+            for sid, found in stored.items()
+            if (key := _target_key(visits[sid].target_key)) is not None
+        },
     )
-    today = today or found.received.date()
+    checks = {
+        sid: _prepare(found, settings[found.form_id], visits[sid], targets, today, zone)
+        for sid, found in stored.items()
+    }
+    counted = {
+        sid: stats.stat_keys(
+            check.visit,
+            check.day,
+            stats.numeric_paths(session, check.found.form_version_id, check.found.form_version_md5),
+            check.found.submitter_id,
+        )
+        for sid, check in checks.items()
+    }
+    queries.replace_keys(
+        session,
+        {sid: (check.found.form_id, check.keys + counted[sid]) for sid, check in checks.items()},
+    )
+    # From here on the batch's own keys are in: each check sees the others, and counts
+    # in its own statistics.
+    peers = _peers(session, checks)
+    everyone = {p for found in peers.values() for p in found}
+    peer_keys = queries.keys_of(session, everyone, PEER_KINDS)
+    owners = queries.submitters(session, everyone)
+    matches = _matches(session, checks)
+    visits_today = _visits_today(session, checks)
+    flags: dict[int, list[Flag]] = {}
+    for sid, check in checks.items():
+        found, target, submitter = check.found, check.target, check.found.submitter_id
+        facts = Facts(
+            visit=check.visit,
+            matches=tuple(matches[sid]),
+            household_desil=target.desil if target else None,
+            household_programmes=frozenset(
+                name
+                for name, value in (target.programmes if target else {}).items()
+                if str(value).strip().lower() not in PROGRAMME_FALSE
+            ),
+            peers=tuple(_peer(p, owners.get(p), peer_keys.get(p, [])) for p in peers[sid]),
+            stats=stats.enumerator_stats(
+                session,
+                found.project_id,
+                found.form_id,
+                submitter,
+                check.day,
+                visits_today.get(sid, 0),
+            )
+            if submitter is not None
+            else None,
+            village_centroid=_centroid(session, check.village) if check.village else None,
+            enumerator_villages=_assigned_villages(session, found.project_id, submitter)
+            if submitter is not None
+            else frozenset(),
+            today=check.today,
+        )
+        flags[sid] = evaluate(facts, check.settings.rules)
+    replaced = queries.replace_flags(
+        session,
+        {
+            sid: (checks[sid].found.version_id, [flag.as_json() for flag in found])
+            for sid, found in flags.items()
+        },
+    )
+    for sid, check in checks.items():
+        found = check.found
+        named = named_submissions([*replaced[sid], *(f.evidence for f in flags[sid])]) - {sid}
+        state = found.review_state
+        if found.review_by_rules and state in MACHINE_STATES:
+            rules = check.settings
+            state = review_state(
+                flags[sid], rules.auto_approve, rules.sample_rate, found.instance_id
+            )
+            if state != found.review_state:
+                queries.set_review_state(session, sid, state)
+                audit.record(session, None, "submission.review", "submission", sid, state=state)
+        results[sid] = Evaluation(sid, flags[sid], state, peers[sid], sorted(named))
+    return results
+
+
+def _prepare(
+    found: queries.Stored,
+    settings: FormSettings,
+    visit: Visit,
+    targets: Mapping[tuple[int, int], queries.TargetFacts],
+    today: date | None,
+    zone: str,
+) -> _Check:
+    """The visit completed with its listed household, its village and its keys."""
     key = _target_key(visit.target_key)
-    target = queries.target(session, found.project_id, key) if key is not None else None
-    household_kk = target.kk if target else None
-    members = tuple(_with_birth_date(m) for m in visit.members)
+    target = targets.get((found.project_id, key)) if key is not None else None
     visit = replace(
         visit,
-        members=members,
+        members=tuple(_with_birth_date(m) for m in visit.members),
         target_known=target is not None,
         target_on_own_list=target is not None
         and target.assignee_id is not None
         and target.assignee_id == found.submitter_id,
         assigned_village=target.village_code if target else None,
-        registry_kk=household_kk,
+        registry_kk=target.kk if target else None,
     )
     village = visit.village_code if visit.visit_type == "usulan_baru" else visit.assigned_village
-    keys = _keys(visit, village)
-    day = stats.interview_day(visit, zone)
-    paths = stats.numeric_paths(session, found.form_version_id, found.form_version_md5)
-    counted = stats.stat_keys(visit, day, paths, found.submitter_id)
-    queries.replace_keys(session, submission_id, found.form_id, keys + counted)
-    peers = _peers(session, submission_id, found.form_id, found.submitter_id, visit, keys)
-    peer_keys = queries.keys_of(session, peers, PEER_KINDS)
-    owners = queries.submitters(session, peers)
-    facts = Facts(
+    return _Check(
+        found=found,
+        settings=settings,
         visit=visit,
-        matches=tuple(_matches(session, visit, village, today)),
-        household_desil=target.desil if target else None,
-        household_programmes=frozenset(
-            name
-            for name, value in (target.programmes if target else {}).items()
-            if str(value).strip().lower() not in PROGRAMME_FALSE
-        ),
-        peers=tuple(_peer(p, owners.get(p), peer_keys.get(p, [])) for p in peers),
-        # After replace_keys: this visit counts in its own statistics.
-        stats=stats.enumerator_stats(
-            session, found.project_id, found.form_id, found.submitter_id, day
-        )
-        if found.submitter_id is not None
-        else None,
-        village_centroid=_centroid(session, village) if village else None,
-        enumerator_villages=_assigned_villages(session, found.project_id, found.submitter_id)
-        if found.submitter_id is not None
-        else frozenset(),
-        today=today,
+        target=target,
+        village=village,
+        keys=_keys(visit, village),
+        day=stats.interview_day(visit, zone),
+        today=today or found.received.date(),
     )
-    flags = evaluate(facts, settings.rules)
-    replaced = queries.replace_flags(
-        session, submission_id, found.version_id, [f.as_json() for f in flags]
-    )
-    named = named_submissions([*replaced, *(f.evidence for f in flags)]) - {submission_id}
-    state = found.review_state
-    if found.review_by_rules and state in MACHINE_STATES:
-        state = review_state(flags, settings.auto_approve, settings.sample_rate, found.instance_id)
-        if state != found.review_state:
-            queries.set_review_state(session, submission_id, state)
-            audit.record(
-                session, None, "submission.review", "submission", submission_id, state=state
-            )
-    return Evaluation(submission_id, flags, state, peers, sorted(named))
+
+
+def _visits_today(session: Session, checks: Mapping[int, _Check]) -> dict[int, int]:
+    """Each check's count of its enumerator's visits on its interview day (its own included),
+    one count per form for the batch."""
+    wanted: dict[int, dict[int, str]] = {}
+    for sid, check in checks.items():
+        if check.found.submitter_id is not None and check.day is not None:
+            key = stats.day_key(check.found.submitter_id, check.day)
+            wanted.setdefault(check.found.form_id, {})[sid] = key
+    counts: dict[int, int] = {}
+    for form_id, keys in wanted.items():
+        found = stats_queries.count_keys(session, form_id, "day", list(keys.values()))
+        counts.update((sid, found.get(key, 0)) for sid, key in keys.items())
+    return counts
 
 
 def named_submissions(evidence: Iterable[Mapping[str, Any]]) -> set[int]:

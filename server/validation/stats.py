@@ -232,10 +232,16 @@ def database(session: Session) -> str:
 
 
 def enumerator_stats(
-    session: Session, project_id: int, form_id: int, submitter_id: int, day: date | None
+    session: Session,
+    project_id: int,
+    form_id: int,
+    submitter_id: int,
+    day: date | None,
+    visits_today: int | None = None,
 ) -> EnumeratorStats:
-    """The submitter's figures on this form beside their team's: the day's visits fresh, the
-    rest from the team cache."""
+    """The submitter's figures on this form beside their team's: the day's visits fresh
+    (counted here unless the caller counted them with `count_keys` for a batch), the rest
+    from the team cache."""
     db = database(session)
     team = CACHE.get(
         (db, "team_of", project_id, submitter_id),
@@ -247,11 +253,13 @@ def enumerator_stats(
         return team_stats(stats_queries.key_counts(session, form_id, members, TEAM_KINDS))
 
     figures = CACHE.get((db, "team", form_id, team), load_team)
-    today = (
-        stats_queries.count_key(session, form_id, "day", day_key(submitter_id, day))
-        if day is not None
-        else 0
-    )
+    today = visits_today
+    if today is None:
+        today = (
+            stats_queries.count_key(session, form_id, "day", day_key(submitter_id, day))
+            if day is not None
+            else 0
+        )
     own = figures.members.get(submitter_id, MemberStats())
     return EnumeratorStats(
         enumerator_id=submitter_id,

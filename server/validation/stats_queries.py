@@ -74,5 +74,25 @@ def count_key(session: Session, form_id: int, kind: str, value: str) -> int:
     return int(found.scalar() or 0)
 
 
+_COUNT_KEYS = (
+    select(SubmissionKey.value, func.count())
+    .where(
+        SubmissionKey.form_id == bindparam("form_id"),
+        SubmissionKey.kind == bindparam("kind"),
+        SubmissionKey.value.in_(bindparam("values", expanding=True)),
+    )
+    .group_by(SubmissionKey.value)
+)
+
+
+def count_keys(session: Session, form_id: int, kind: str, values: Sequence[str]) -> dict[str, int]:
+    """How many submissions of the form carry each of these keys (of one kind)."""
+    found = dict.fromkeys(values, 0)
+    if values:
+        params = {"form_id": form_id, "kind": kind, "values": sorted(set(values))}
+        found.update((row[0], int(row[1])) for row in run(session, _COUNT_KEYS, params))
+    return found
+
+
 def version_xml(session: Session, version_id: int) -> bytes | None:
     return session.scalar(select(FormVersion.xml).where(FormVersion.id == version_id))

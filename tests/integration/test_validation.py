@@ -183,7 +183,8 @@ def test_a_listed_household_receives_what_its_members_receive(field, seed: Seed)
                 select(Person.programmes).where(Person.household_id == target.household_id)
             ).all()
             expected = {n for p in members for n, on in p.items() if on}
-            facts = validation_queries.target(session, target.project_id, target.id)
+            key = (target.project_id, target.id)
+            facts = validation_queries.targets(session, [key]).get(key)
             assert facts is not None
             assert {n for n, on in facts.programmes.items() if on} == expected
             found.append(expected)

@@ -197,15 +197,15 @@ def test_a_failing_check_in_a_batch_leaves_the_others_done(  # type: ignore[no-u
     """One check that raises is rolled back alone: the batch's other checks keep their flags."""
     from server.validation import service
 
-    real = service.do_evaluate
+    real = service.evaluate_many
 
-    def broken_for_the_second(session, store, submission_id, **kwargs):  # type: ignore[no-untyped-def]
-        result = real(session, store, submission_id, **kwargs)
-        if submission_id == 2:
+    def broken_for_the_second(session, store, submission_ids, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(session, store, submission_ids, **kwargs)
+        if 2 in submission_ids:
             raise RuntimeError("half-written")  # after its flags were written
         return result
 
-    monkeypatch.setattr(service, "do_evaluate", broken_for_the_second)
+    monkeypatch.setattr(service, "evaluate_many", broken_for_the_second)
     for kk in ("3573042001200001", "3573042001200002", "3573042001200003"):
         collect_token.submit(instance(kk=kk))
     assert jobs.run_batch(ready) == 3
@@ -222,7 +222,7 @@ def test_a_batch_out_of_time_puts_the_rest_back(ready, collect_token) -> None:  
     """Jobs a batch had no time for are queued again, their try not counted."""
     for kk in ("3573042001200001", "3573042001200002"):
         collect_token.submit(instance(kk=kk))
-    assert jobs.run_batch(ready, seconds=0) == 1
+    assert jobs.run_batch(ready, seconds=0, group=1) == 1
     assert job_states(ready) == [("submitted", "done"), ("submitted", "queued")]
     with ready.db.sessions() as session:
         assert session.scalars(select(ValidationJob.attempts).order_by(ValidationJob.id)).all() == [
@@ -275,7 +275,7 @@ def test_a_failing_check_is_retried_then_recorded(  # type: ignore[no-untyped-de
     def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("registry unavailable")
 
-    monkeypatch.setattr(service, "do_evaluate", broken)
+    monkeypatch.setattr(service, "evaluate_many", broken)
     collect_token.submit(instance())
     assert jobs.drain(ready) == jobs.MAX_ATTEMPTS
     with ready.db.sessions() as session:
