@@ -77,8 +77,23 @@ def nik_neighbours(nik: str) -> list[str]:
     return out
 
 
-def blocking_keys(person: PersonFacts, today: date | None = None) -> queries.BlockingKeys:
-    """The keys to look candidates up by (pure)."""
+def one_typo(a: str, b: str) -> bool:
+    """Whether two different NIKs are one substituted digit or one swap of neighbouring
+    digits apart (b is among a's `nik_neighbours`)."""
+    if len(a) != 16 or len(b) != 16 or a == b or not set(a) <= _DIGITS:
+        return False
+    differ = [i for i in range(16) if a[i] != b[i]]
+    if len(differ) == 1:
+        return True
+    i = differ[0]
+    return len(differ) == 2 and differ[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+
+
+def blocking_keys(
+    person: PersonFacts, today: date | None = None, neighbours: bool = True
+) -> queries.BlockingKeys:
+    """The keys to look candidates up by (pure); without the NIK's 159 neighbours when
+    nothing is looked up (`neighbours` False: `_found_by` tests a typo directly)."""
     nik = digits_only(person.nik or "")
     birth_date = person.birth_date
     if birth_date is None and nik:
@@ -87,7 +102,7 @@ def blocking_keys(person: PersonFacts, today: date | None = None) -> queries.Blo
     keys = sorted(k for k in name_keys(person.name) if k)
     return queries.BlockingKeys(
         nik=nik or None,
-        nik_neighbours=nik_neighbours(nik) if nik else [],
+        nik_neighbours=nik_neighbours(nik) if nik and neighbours else [],
         kk=digits_only(person.kk or "") or None,
         village=village,
         birth_date=birth_date,
@@ -115,7 +130,7 @@ def match(
 def score_known(person: PersonFacts, row: queries.CandidateRow, today: date | None = None) -> Match:
     """Score one registry person already known to be the candidate (the person a list row
     names), without searching: the same score, band and reasons `match` would give it."""
-    keys = blocking_keys(person, today)
+    keys = blocking_keys(person, today, neighbours=False)
     return rank(person, [_candidate(row)], keys, 1)[0]
 
 
@@ -147,7 +162,7 @@ def _found_by(facts: PersonFacts, keys: queries.BlockingKeys) -> list[str]:
     nik = facts.nik or ""
     if keys.nik and nik == keys.nik:
         found.append("nik")
-    elif nik and nik in keys.nik_neighbours:
+    elif nik and keys.nik and one_typo(nik, keys.nik):
         found.append("nik_one_typo")
     if keys.kk and facts.kk == keys.kk:
         found.append("kk")

@@ -175,6 +175,50 @@ def test_duplicate_kk_flags_both_through_a_peer_job(ready, collect_token: Collec
     assert flag_rules(ready, 1) == ["V22"] and flag_rules(ready, 2) == ["V22"]
 
 
+def test_duplicates_checked_in_one_group_flag_each_other_at_once(ready, collect_token) -> None:  # type: ignore[no-untyped-def]
+    """Two households with one KK checked in the same group both carry V22 straight away."""
+    collect_token.submit(instance(location="-7.98 112.62 450 5"))
+    collect_token.submit(instance(location="-7.90 112.70 450 5"))
+    assert jobs.run_batch(ready) == 2
+    assert flag_rules(ready, 1) == ["V22"] and flag_rules(ready, 2) == ["V22"]
+    jobs.drain(ready)  # the peer check the second one queued changes nothing
+    assert flag_rules(ready, 1) == ["V22"] and flag_rules(ready, 2) == ["V22"]
+
+
+def test_a_key_everyone_shares_is_read_a_bounded_number_of_times(  # type: ignore[no-untyped-def]
+    ready, collect_token: CollectClient
+) -> None:
+    """A placeholder NIK or a chunk every dark photo has returns at most `limit` holders."""
+    from server.validation import queries
+    from server.validation.models import SubmissionKey
+    from server.validation.photos import chunk_entries, chunk_keys
+
+    for _ in range(4):
+        collect_token.submit(instance(kk=""))
+    jobs.drain(ready)
+    placeholder = "9999999999999999"
+    with ready.db.transaction() as session:
+        form_id = session.scalar(select(SubmissionKey.form_id).limit(1))
+        for submission_id in range(1, 5):
+            values = [("nik", placeholder), ("kk", f"357304200120000{submission_id}")]
+            # Three nearly black photos each: all share their top chunk (0).
+            values += [("ph", entry) for dark in range(3) for entry in chunk_entries(dark)]
+            for kind, value in values:
+                session.add(SubmissionKey(
+                    submission_id=submission_id, kind=kind, value=value, form_id=form_id
+                ))  # fmt: skip
+        session.flush()
+        nik = ("nik", placeholder)
+        assert queries.holders(session, form_id, [nik], 10) == {nik: [1, 2, 3, 4]}
+        assert queries.holders(session, form_id, [nik], 2) == {nik: [1, 2]}
+        # The same 16 digits as a KK and as a NIK are different keys.
+        assert queries.holders(session, form_id, [("nik", "3573042001200001")], 10) == {}
+        shared = chunk_keys(0)[3]
+        assert len(queries.chunk_holders(session, form_id, [shared], 100)[shared]) == 12
+        few = queries.chunk_holders(session, form_id, [shared], 5)[shared]
+        assert len(few) == 5 and {value for _id, value in few} <= {0, 1, 2}
+
+
 def test_a_new_version_that_is_no_duplicate_clears_the_pair(ready, collect_token) -> None:  # type: ignore[no-untyped-def]
     """An edit with another KK re-checks the submission its old flag named: both lose V22."""
     collect_token.submit(instance(location="-7.98 112.62 450 5"))

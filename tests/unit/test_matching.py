@@ -7,7 +7,7 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.registry.matching import Candidate, blocking_keys, nik_neighbours, rank
+from server.registry.matching import Candidate, blocking_keys, nik_neighbours, one_typo, rank
 from server.registry.scoring import PersonFacts, nik_distance
 
 NIK = "3573044708820002"
@@ -26,6 +26,22 @@ def test_neighbours_are_one_typo_away(nik: str) -> None:
     """Every neighbour is at NIK distance 1, and none is the NIK itself."""
     for other in nik_neighbours(nik):
         assert other != nik and nik_distance(nik, other) == 1
+
+
+@given(
+    st.text("0123456789", min_size=16, max_size=16),
+    st.lists(st.tuples(st.integers(0, 15), st.sampled_from("0123456789")), max_size=3),
+    st.integers(-1, 14),
+)
+def test_one_typo_is_being_a_neighbour(nik: str, edits: list[tuple[int, str]], swap: int) -> None:
+    """one_typo(a, b) holds exactly when b is among a's neighbours (no list built)."""
+    other = list(nik)
+    for at, digit in edits:
+        other[at] = digit
+    if swap >= 0:
+        other[swap], other[swap + 1] = other[swap + 1], other[swap]
+    changed = "".join(other)
+    assert one_typo(nik, changed) == (changed in nik_neighbours(nik))
 
 
 def test_no_neighbours_for_a_malformed_nik() -> None:
