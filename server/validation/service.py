@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -49,7 +51,7 @@ from server.rules.model import (
 from server.rules.settings import FormSettings, parse_settings
 from server.storage import BlobStore
 from server.validation import queries, stats, stats_queries
-from server.validation.facts import Files, Received, visit_from_instance
+from server.validation.facts import Received, visit_from_instance
 from server.validation.photos import INDEX_BITS, chunk_entries, chunk_keys, dhash, signed, unsigned
 
 PEER_LIMIT = 200
@@ -77,25 +79,45 @@ class Evaluation:
     named: list[int]
 
 
-def _files(session: Session, store: BlobStore, version_ids: list[int]) -> dict[int, Files]:
-    """Each version's expected attachments: received or not, and its photo hash (computed
-    once per blob)."""
-    attached = queries.attachments(session, version_ids)
-    blobs = sorted({blob for items in attached.values() for _name, blob in items if blob})
-    known = queries.photo_hashes(session, blobs)
-    computed = {blob: _hash(store.path(blob)) for blob in blobs if blob not in known}
-    if computed:
-        stored = {blob: signed(h) if h is not None else None for blob, h in computed.items()}
+def _photo_hashes(session: Session, store: BlobStore, blobs: Iterable[str]) -> dict[str, int]:
+    """The hashes of these blobs (unsigned; absent when not a readable image): stored ones
+    read, the others computed once, on HASH_THREADS threads (Pillow decodes without the
+    GIL, and decoding a camera photo costs more than the rest of a check), and stored."""
+    wanted = sorted(set(blobs))
+    known = queries.photo_hashes(session, wanted)
+    missing = [blob for blob in wanted if blob not in known]
+    if missing:
+        paths = [store.path(blob) for blob in missing]
+        computed = list(_hashing().map(_hash, paths)) if len(paths) > 1 else [_hash(paths[0])]
+        stored = {
+            blob: signed(h) if h is not None else None
+            for blob, h in zip(missing, computed, strict=True)
+        }
         queries.add_photo_hashes(session, stored)
         known.update(stored)
-    found: dict[int, Files] = {}
-    for version, items in attached.items():
-        files: dict[str, tuple[bool, int | None]] = {}
-        for name, blob in items:
-            value = known.get(blob) if blob else None
-            files[name] = (blob is not None, unsigned(value) if value is not None else None)
-        found[version] = files
-    return found
+    return {blob: unsigned(value) for blob, value in known.items() if value is not None}
+
+
+_POOL: ThreadPoolExecutor | None = None
+HASH_THREADS = min(4, os.cpu_count() or 1)
+
+
+def _hashing() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="verivali-photo-hash")
+    return _POOL
+
+
+def _with_hashes(visit: Visit, blobs: Mapping[str, str | None], hashes: Mapping[str, int]) -> Visit:
+    """The visit's house photos with their hashes (the only photos a rule compares)."""
+    photos = tuple(
+        replace(photo, phash=hashes.get(blobs.get(photo.name) or ""))
+        if photo.name and photo.received
+        else photo
+        for photo in visit.photos
+    )
+    return replace(visit, photos=photos)
 
 
 def _hash(path: Path) -> int | None:
@@ -355,7 +377,7 @@ def evaluate_many(
     }
     if not stored:
         return results
-    files = _files(session, store, [found.version_id for found in stored.values()])
+    attached = queries.attachments(session, [found.version_id for found in stored.values()])
     settings: dict[int, FormSettings] = {}
     visits: dict[int, Visit] = {}
     for sid, found in stored.items():
@@ -371,9 +393,24 @@ def evaluate_many(
                 form_version=found.form_version,
                 current_form_version=found.current_form_version,
                 received=found.received,
-                files=files.get(found.version_id, {}),
+                files={
+                    name: (blob is not None, None)
+                    for name, blob in attached.get(found.version_id, [])
+                },
             ),
         )
+    blobs = {sid: dict(attached.get(found.version_id, [])) for sid, found in stored.items()}
+    hashes = _photo_hashes(
+        session,
+        store,
+        (
+            blob
+            for sid, visit in visits.items()
+            for photo in visit.photos
+            if photo.name and (blob := blobs[sid].get(photo.name))
+        ),
+    )
+    visits = {sid: _with_hashes(visit, blobs[sid], hashes) for sid, visit in visits.items()}
     targets = queries.targets(
         session,
         {

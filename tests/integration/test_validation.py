@@ -17,6 +17,7 @@ from test_field_loop import found_answers
 
 from server.models import Submission
 from server.validation import queries as validation_queries
+from server.validation.models import PhotoHash
 from server.validation.photos import dhash
 from server.validation.service import do_evaluate
 
@@ -104,6 +105,8 @@ def test_duplicates_and_reused_photos_are_flagged_on_both_sides(
     submit(two, second, found_answers(second, target_two), work, same)
 
     results = evaluate_all(field)
+    with field.db.sessions() as session:  # the house photos only: 3 distinct, 1 sent thrice
+        assert session.query(PhotoHash).count() == 4
     (first_id, first_run), (second_id, second_run) = sorted(results.items())
     rules_two = {f.rule for f in second_run.flags}
     assert "V26" in rules_two  # front, side and back are the same picture
