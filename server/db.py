@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Result, create_engine, event, inspect
+from sqlalchemy import Engine, Result, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.base import Executable
@@ -76,6 +76,11 @@ def _sqlite_begin(gate: WriterGate) -> Callable[[Any], None]:
         if mode == "IMMEDIATE":
             gate.acquire()
             conn.connection.info["verivali_gate"] = True
+        if options.get("relaxed"):
+            # Derived data (see Database.transaction(durable=False)): the commit is not
+            # synced to disk; the next synced commit or checkpoint takes it along.
+            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            conn.connection.info["verivali_relaxed"] = True
         if options.get("sqlite_bulk"):
             # Only outside a transaction can SQLite stop checking foreign keys; see
             # Database.transaction(bulk=True). Turned back on when the connection returns.
@@ -90,6 +95,8 @@ def _sqlite_checkin(gate: WriterGate) -> Callable[[Any, Any], None]:
     def checkin(dbapi_connection: Any, record: Any) -> None:
         if record.info.pop("verivali_bulk", False):
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
+        if record.info.pop("verivali_relaxed", False):
+            dbapi_connection.execute("PRAGMA synchronous=FULL")
         if record.info.pop("verivali_gate", False):
             gate.release()
 
@@ -139,6 +146,10 @@ class Database:
             self.engine.execution_options(sqlite_begin="IMMEDIATE", sqlite_bulk=True),
             expire_on_commit=False,
         )
+        self.relaxed_sessions = sessionmaker(
+            self.engine.execution_options(sqlite_begin="IMMEDIATE", relaxed=True),
+            expire_on_commit=False,
+        )
 
     def create_all(self) -> None:
         """Create missing tables (idempotent)."""
@@ -155,17 +166,29 @@ class Database:
         self.engine.dispose()
 
     @contextmanager
-    def transaction(self, write: bool = True, bulk: bool = False) -> Iterator[Session]:
+    def transaction(
+        self, write: bool = True, bulk: bool = False, durable: bool = True
+    ) -> Iterator[Session]:
         """One unit of work: commit at the end, roll back on error, then run after-commit hooks.
 
         `bulk` is for writers that guarantee their references themselves (the registry
         import links rows to ids it has just read): SQLite skips its per-row foreign-key
-        look-ups in that transaction, a fifth of the cost of a million-row import."""
+        look-ups in that transaction, a fifth of the cost of a million-row import.
+
+        `durable=False` is for derived data that is computed again when lost (the rules'
+        checks, whose jobs go back to the queue): the commit returns before it is synced
+        to disk (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit off). A power
+        cut may undo the last such commits, never half of one, and never a durable commit
+        (an acknowledged submission) made after them."""
         if bulk:
             session = self.bulk_sessions()
+        elif not durable:
+            session = self.relaxed_sessions()
         else:
             session = (self.write_sessions if write else self.sessions)()
         try:
+            if not durable and not self.settings.is_sqlite:
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield session
             commit(session)
         except BaseException:

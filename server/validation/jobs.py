@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 POLL_SECONDS = 2.0
 STALE_AFTER = timedelta(minutes=15)
+# How often a worker looks for stale jobs (besides when it starts): an rq worker, or a
+# server restarted within STALE_AFTER of a crash, would otherwise leave them running.
+REQUEUE_EVERY = 60.0
+_requeued_at = 0.0
 # A batch: jobs checked in one transaction. Bounded in time too, because on SQLite the
 # batch holds the write lock for its whole length, and submissions wait for it.
 BATCH = 100
@@ -250,14 +254,20 @@ def run_batch(
     write lock that phones' submissions wait for. If the batch cannot commit, its jobs run
     one by one. How many jobs ran; `timings` gets each job's seconds (its group's time
     shared out)."""
-    with svc.db.transaction() as session:
+    # Not synced to disk at each commit (durable=False): a check is computed again if a
+    # power cut undoes it, and its job is still queued, or running and requeued as stale.
+    global _requeued_at
+    with svc.db.transaction(durable=False) as session:
+        if time.monotonic() - _requeued_at > REQUEUE_EVERY:
+            _requeued_at = time.monotonic()
+            requeue_stale(session)
         claimed = claim(session, job_id) if job_id is not None else []
         claimed += claim(session, limit=limit - len(claimed))
     if not claimed:
         return 0
     ran: list[Claimed] = []
     try:
-        with svc.db.transaction() as session:
+        with svc.db.transaction(durable=False) as session:
             started = time.monotonic()
             while len(ran) < len(claimed):
                 if ran and time.monotonic() - started > seconds:

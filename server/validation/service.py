@@ -18,7 +18,7 @@ import hashlib
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -79,20 +79,32 @@ class Evaluation:
     named: list[int]
 
 
-def _photo_hashes(session: Session, store: BlobStore, blobs: Iterable[str]) -> dict[str, int]:
-    """The hashes of these blobs (unsigned; absent when not a readable image): stored ones
-    read, the others computed once, on HASH_THREADS threads (Pillow decodes without the
-    GIL, and decoding a camera photo costs more than the rest of a check), and stored."""
+@dataclass(frozen=True)
+class _Hashing:
+    """Photo hashes under way: the stored ones, and the others being computed."""
+
+    known: dict[str, int | None]
+    computing: dict[str, Future[int | None]]
+
+
+def _start_hashing(session: Session, store: BlobStore, blobs: Iterable[str]) -> _Hashing:
+    """Read the stored hashes of these blobs and start computing the others on HASH_THREADS
+    threads (Pillow decodes without the GIL), so the photos are decoded while the check
+    reads and matches the rest; decoding a camera photo costs more than the rest of it."""
     wanted = sorted(set(blobs))
     known = queries.photo_hashes(session, wanted)
-    missing = [blob for blob in wanted if blob not in known]
-    if missing:
-        paths = [store.path(blob) for blob in missing]
-        computed = list(_hashing().map(_hash, paths)) if len(paths) > 1 else [_hash(paths[0])]
-        stored = {
-            blob: signed(h) if h is not None else None
-            for blob, h in zip(missing, computed, strict=True)
-        }
+    pool = _hashing()
+    return _Hashing(
+        known, {blob: pool.submit(_hash, store.path(blob)) for blob in wanted if blob not in known}
+    )
+
+
+def _photo_hashes(session: Session, hashing: _Hashing) -> dict[str, int]:
+    """The hashes (unsigned; absent when not a readable image); those computed are stored."""
+    known = dict(hashing.known)
+    if hashing.computing:
+        computed = {blob: future.result() for blob, future in hashing.computing.items()}
+        stored = {blob: signed(h) if h is not None else None for blob, h in computed.items()}
         queries.add_photo_hashes(session, stored)
         known.update(stored)
     return {blob: unsigned(value) for blob, value in known.items() if value is not None}
@@ -133,7 +145,7 @@ class _Check:
     visit: Visit
     target: queries.TargetFacts | None
     village: str | None
-    keys: list[tuple[str, str]]
+    keys: list[tuple[str, str]]  # empty until its photos are hashed (_with_keys)
     day: date | None
     today: date
 
@@ -400,7 +412,7 @@ def evaluate_many(
             ),
         )
     blobs = {sid: dict(attached.get(found.version_id, [])) for sid, found in stored.items()}
-    hashes = _photo_hashes(
+    hashing = _start_hashing(
         session,
         store,
         (
@@ -410,7 +422,6 @@ def evaluate_many(
             if photo.name and (blob := blobs[sid].get(photo.name))
         ),
     )
-    visits = {sid: _with_hashes(visit, blobs[sid], hashes) for sid, visit in visits.items()}
     targets = queries.targets(
         session,
         {
@@ -423,6 +434,9 @@ def evaluate_many(
         sid: _prepare(found, settings[found.form_id], visits[sid], targets, today, zone)
         for sid, found in stored.items()
     }
+    matches = _matches(session, checks)  # while the photos are hashed
+    hashes = _photo_hashes(session, hashing)
+    checks = {sid: _with_keys(check, blobs[sid], hashes) for sid, check in checks.items()}
     counted = {
         sid: stats.stat_keys(
             check.visit,
@@ -442,7 +456,6 @@ def evaluate_many(
     everyone = {p for found in peers.values() for p in found}
     peer_keys = queries.keys_of(session, everyone, PEER_KINDS)
     owners = queries.submitters(session, everyone)
-    matches = _matches(session, checks)
     visits_today = _visits_today(session, checks)
     flags: dict[int, list[Flag]] = {}
     for sid, check in checks.items():
@@ -525,10 +538,16 @@ def _prepare(
         visit=visit,
         target=target,
         village=village,
-        keys=_keys(visit, village),
+        keys=[],
         day=stats.interview_day(visit, zone),
         today=today or found.received.date(),
     )
+
+
+def _with_keys(check: _Check, blobs: Mapping[str, str | None], hashes: Mapping[str, int]) -> _Check:
+    """The check with its house photos' hashes, and its keys (which hold them)."""
+    visit = _with_hashes(check.visit, blobs, hashes)
+    return replace(check, visit=visit, keys=_keys(visit, check.village))
 
 
 def _visits_today(session: Session, checks: Mapping[int, _Check]) -> dict[int, int]:

@@ -341,6 +341,32 @@ def test_jobs_left_running_by_a_dead_process_are_queued_again(ready, collect_tok
     assert jobs.drain(ready) == 1 and job_states(ready) == [("submitted", "done")]
 
 
+def test_the_checks_commits_alone_go_unsynced(svc) -> None:  # type: ignore[no-untyped-def]
+    """durable=False relaxes its own commit only: the units of work after it sync again."""
+
+    def synced(durable: bool) -> str:
+        with svc.db.transaction(durable=durable) as session:
+            if svc.settings.is_sqlite:  # 2 FULL, 1 NORMAL
+                return str(session.connection().exec_driver_sql("PRAGMA synchronous").scalar())
+            return str(session.connection().exec_driver_sql("SHOW synchronous_commit").scalar())
+
+    expected = ("1", "2", "1", "2") if svc.settings.is_sqlite else ("off", "on", "off", "on")
+    assert (synced(False), synced(True), synced(False), synced(True)) == expected
+
+
+def test_a_running_worker_requeues_jobs_a_dead_one_left(  # type: ignore[no-untyped-def]
+    ready, collect_token, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stale running jobs go back to the queue while workers run, not only when one starts."""
+    collect_token.submit(instance())
+    with ready.db.transaction() as session:
+        job = session.get(ValidationJob, jobs.claim(session)[0][0])
+        assert job is not None
+        job.started_at = job.started_at - jobs.STALE_AFTER * 2  # type: ignore[operator]
+    monkeypatch.setattr(jobs, "REQUEUE_EVERY", 0.0)
+    assert jobs.drain(ready) == 1 and job_states(ready) == [("submitted", "done")]
+
+
 def test_the_in_process_worker_checks_in_the_background(  # type: ignore[no-untyped-def]
     tmp_path: Path, database_url: str
 ) -> None:
