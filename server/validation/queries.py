@@ -9,8 +9,9 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.base import Executable
 
 from server.assignments.models import ON_LIST, Target
 from server.db import InsertIgnoring, run
@@ -77,16 +78,25 @@ _STORED = (
 def stored(session: Session, submission_ids: Sequence[int]) -> dict[int, Stored]:
     """The live submissions among these, by ID."""
     found: dict[int, Stored] = {}
-    for part in _parts(sorted(set(submission_ids))):
-        for row in run(session, _STORED, {"ids": part}):
-            found[row[0]] = Stored(*tuple(row))  # type: ignore[arg-type]
+    for row in _rows(session, _STORED, "ids", submission_ids):
+        found[row[0]] = Stored(*tuple(row))  # type: ignore[arg-type]
     return found
 
 
-def _parts(values: Sequence[Any]) -> Iterator[list[Any]]:
-    """The values in pieces of at most CHUNK (one IN list each)."""
-    for start in range(0, len(values), CHUNK):
-        yield list(values[start : start + CHUNK])
+def _pieces(values: Iterable[Any]) -> Iterator[list[Any]]:
+    """The distinct values, sorted, in pieces of at most CHUNK (one IN list each)."""
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]
+
+
+def _rows(
+    session: Session, statement: Executable, name: str, values: Iterable[Any], **params: Any
+) -> Iterator[Row[*tuple[Any, ...]]]:
+    """The statement's rows for these values, bound a piece at a time to its expanding
+    parameter `name`."""
+    for piece in _pieces(values):
+        yield from run(session, statement, {name: piece, **params})
 
 
 _ATTACHMENTS = select(
@@ -104,17 +114,13 @@ def attachments(
 ) -> dict[int, list[tuple[str, str | None]]]:
     """(file name, blob) of each version's expected attachments (blob None: not received)."""
     found: dict[int, list[tuple[str, str | None]]] = {v: [] for v in version_ids}
-    for part in _parts(sorted(set(version_ids))):
-        for version, name, blob in run(session, _ATTACHMENTS, {"ids": part}):
-            found[version].append((name, blob))
+    for version, name, blob in _rows(session, _ATTACHMENTS, "ids", version_ids):
+        found[version].append((name, blob))
     return found
 
 
 def photo_hashes(session: Session, blobs: Sequence[str]) -> dict[str, int | None]:
-    found: dict[str, int | None] = {}
-    for part in _parts(sorted(set(blobs))):
-        found.update((row[0], row[1]) for row in run(session, _PHOTO_HASHES, {"blobs": part}))
-    return found
+    return {row[0]: row[1] for row in _rows(session, _PHOTO_HASHES, "blobs", blobs)}
 
 
 _ADD_PHOTO_HASH = InsertIgnoring(
@@ -170,17 +176,15 @@ def targets(
     programme a member receives."""
     wanted = set(wanted)
     found: dict[tuple[int, int], TargetFacts] = {}
-    for part in _parts(sorted({target_id for _project, target_id in wanted})):
-        for row in run(session, _TARGETS, {"ids": part}):
-            if (row[1], row[0]) in wanted:
-                found[(row[1], row[0])] = TargetFacts(*row[2:])
+    for row in _rows(session, _TARGETS, "ids", (target_id for _project, target_id in wanted)):
+        if (row[1], row[0]) in wanted:
+            found[(row[1], row[0])] = TargetFacts(*row[2:])
     households = sorted({t.household_id for t in found.values() if not t.programmes})
     merged: dict[int, dict[str, Any]] = {h: {} for h in households}
-    for part in _parts(households):
-        for household, programmes in run(session, _MEMBER_PROGRAMMES, {"households": part}):
-            into = merged[household]
-            for name, value in (programmes or {}).items():
-                into[name] = bool(into.get(name)) or value is True
+    for household, programmes in _rows(session, _MEMBER_PROGRAMMES, "households", households):
+        into = merged[household]
+        for name, value in (programmes or {}).items():
+            into[name] = bool(into.get(name)) or value is True
     return {
         key: replace(t, programmes=merged[t.household_id]) if not t.programmes else t
         for key, t in found.items()
@@ -236,10 +240,8 @@ _HOLDERS = (
 def persons_by_nik(session: Session, niks: Iterable[str]) -> dict[str, list[Holder]]:
     """The registry persons (every source) holding each NIK."""
     found: dict[str, list[Holder]] = {}
-    for part in _parts(sorted(set(niks))):
-        for nik, person_id, source, dead, born in run(session, _HOLDERS, {"niks": part}):
-            holder = Holder(str(person_id), source, bool(dead), born)
-            found.setdefault(nik or "", []).append(holder)
+    for nik, person_id, source, dead, born in _rows(session, _HOLDERS, "niks", niks):
+        found.setdefault(nik or "", []).append(Holder(str(person_id), source, bool(dead), born))
     return found
 
 
@@ -247,10 +249,7 @@ _PADAN = select(Person.id, Person.padan).where(Person.id.in_(bindparam("ids", ex
 
 
 def padan(session: Session, person_ids: Iterable[int]) -> dict[int, bool | None]:
-    found: dict[int, bool | None] = {}
-    for part in _parts(sorted(set(person_ids))):
-        found.update((row[0], row[1]) for row in run(session, _PADAN, {"ids": part}))
-    return found
+    return {row[0]: row[1] for row in _rows(session, _PADAN, "ids", person_ids)}
 
 
 _DELETE_KEYS = delete(SubmissionKey).where(
@@ -264,8 +263,8 @@ def replace_keys(
 ) -> None:
     """Each submission's keys (submission ID: its form ID and keys) in place of its earlier
     ones."""
-    for part in _parts(sorted(keys)):
-        run(session, _DELETE_KEYS, {"ids": part})
+    for piece in _pieces(keys):
+        run(session, _DELETE_KEYS, {"ids": piece})
     rows = [
         {"submission_id": submission_id, "form_id": form_id, "kind": kind, "value": value[:80]}
         for submission_id, (form_id, values) in keys.items()
@@ -305,11 +304,11 @@ def holders(
     wanted = set(keys)
     found: dict[tuple[str, str], list[int]] = {}
     kinds = sorted({kind for kind, _value in wanted})
-    for part in _parts(sorted({value for _kind, value in wanted})):
-        params = {"form_id": form_id, "kinds": kinds, "values": part, "limit": limit}
-        for kind, value, submission_id in run(session, _SHARING, params):
-            if (kind, value) in wanted:  # a KK and a NIK may be the same 16 digits
-                found.setdefault((kind, value), []).append(submission_id)
+    values = (value for _kind, value in wanted)
+    params = {"form_id": form_id, "kinds": kinds, "limit": limit}
+    for kind, value, submission_id in _rows(session, _SHARING, "values", values, **params):
+        if (kind, value) in wanted:  # a KK and a NIK may be the same 16 digits
+            found.setdefault((kind, value), []).append(submission_id)
     return found
 
 
@@ -372,11 +371,8 @@ def cell_points(
 ) -> dict[str, list[tuple[int, str]]]:
     """Each grid cell's (submission, "lat,lon") of the form's submissions located in it."""
     found: dict[str, list[tuple[int, str]]] = {}
-    for part in _parts(sorted(set(cells))):
-        for cell, submission_id, point in run(
-            session, _POINTS, {"form_id": form_id, "cells": part}
-        ):
-            found.setdefault(cell, []).append((submission_id, point))
+    for cell, submission_id, point in _rows(session, _POINTS, "cells", cells, form_id=form_id):
+        found.setdefault(cell, []).append((submission_id, point))
     return found
 
 
@@ -385,17 +381,15 @@ def keys_of(
 ) -> dict[int, list[tuple[str, str]]]:
     """The keys of these kinds that each of the submissions left."""
     found: dict[int, list[tuple[str, str]]] = {}
-    for part in _parts(sorted(set(submission_ids))):
-        for submission, kind, value in run(session, _KEYS_OF, {"ids": part, "kinds": list(kinds)}):
-            found.setdefault(submission, []).append((kind, value))
+    for submission, kind, value in _rows(
+        session, _KEYS_OF, "ids", submission_ids, kinds=list(kinds)
+    ):
+        found.setdefault(submission, []).append((kind, value))
     return found
 
 
 def submitters(session: Session, submission_ids: Iterable[int]) -> dict[int, int | None]:
-    found: dict[int, int | None] = {}
-    for part in _parts(sorted(set(submission_ids))):
-        found.update((row[0], row[1]) for row in run(session, _SUBMITTERS, {"ids": part}))
-    return found
+    return {row[0]: row[1] for row in _rows(session, _SUBMITTERS, "ids", submission_ids)}
 
 
 _DELETE_FLAGS = (
@@ -417,9 +411,8 @@ def replace_flags(
     """Each submission's flags (submission ID: its version ID and flags) in place of its
     earlier ones; the earlier ones' evidence, by submission."""
     replaced: dict[int, list[dict[str, Any]]] = {submission_id: [] for submission_id in flags}
-    for part in _parts(sorted(flags)):
-        for submission_id, evidence in run(session, _DELETE_FLAGS, {"ids": part}):
-            replaced[submission_id].append(evidence or {})
+    for submission_id, evidence in _rows(session, _DELETE_FLAGS, "ids", flags):
+        replaced[submission_id].append(evidence or {})
     rows = [
         {"submission_id": submission_id, "version_id": version_id, **flag}
         for submission_id, (version_id, found) in flags.items()
