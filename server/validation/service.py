@@ -471,12 +471,7 @@ def evaluate_many(
             ),
             peers=tuple(_peer(p, owners.get(p), peer_keys.get(p, [])) for p in peers[sid]),
             stats=stats.enumerator_stats(
-                session,
-                found.project_id,
-                found.form_id,
-                submitter,
-                check.day,
-                visits_today.get(sid, 0),
+                session, found.project_id, found.form_id, submitter, visits_today.get(sid, 0)
             )
             if submitter is not None
             else None,

@@ -232,16 +232,11 @@ def database(session: Session) -> str:
 
 
 def enumerator_stats(
-    session: Session,
-    project_id: int,
-    form_id: int,
-    submitter_id: int,
-    day: date | None,
-    visits_today: int | None = None,
+    session: Session, project_id: int, form_id: int, submitter_id: int, visits_today: int
 ) -> EnumeratorStats:
-    """The submitter's figures on this form beside their team's: the day's visits fresh
-    (counted here unless the caller counted them with `count_keys` for a batch), the rest
-    from the team cache."""
+    """The submitter's figures on this form beside their team's: the day's visits as the
+    caller counted them (one `count_keys` for a batch of checks), the rest from the team
+    cache."""
     db = database(session)
     team = CACHE.get(
         (db, "team_of", project_id, submitter_id),
@@ -253,17 +248,10 @@ def enumerator_stats(
         return team_stats(stats_queries.key_counts(session, form_id, members, TEAM_KINDS))
 
     figures = CACHE.get((db, "team", form_id, team), load_team)
-    today = visits_today
-    if today is None:
-        today = (
-            stats_queries.count_key(session, form_id, "day", day_key(submitter_id, day))
-            if day is not None
-            else 0
-        )
     own = figures.members.get(submitter_id, MemberStats())
     return EnumeratorStats(
         enumerator_id=submitter_id,
-        visits_today=today,
+        visits_today=visits_today,
         team_median_visits_per_day=figures.median_visits_per_day,
         outcome_rates=own.outcome_rates,
         team_outcome_rates=figures.outcome_rates,

@@ -53,27 +53,9 @@ def key_counts(
     return [(row[0], row[1], row[2], int(row[3])) for row in session.execute(query)]
 
 
-# Built once: this runs on every check, where building the statement costs more than running
-# it. An index-only count: like the peer look-ups (queries.peer_ids), it trusts that a
-# submission's keys exist only while it does (joining submissions to check doubles the cost
-# on PostgreSQL).
-_COUNT_KEY = (
-    select(func.count())
-    .select_from(SubmissionKey)
-    .where(
-        SubmissionKey.form_id == bindparam("form_id"),
-        SubmissionKey.kind == bindparam("kind"),
-        SubmissionKey.value == bindparam("value"),
-    )
-)
-
-
-def count_key(session: Session, form_id: int, kind: str, value: str) -> int:
-    """How many submissions of the form carry this key."""
-    found = run(session, _COUNT_KEY, {"form_id": form_id, "kind": kind, "value": value})
-    return int(found.scalar() or 0)
-
-
+# An index-only count: like the peer look-ups (queries.holders), it trusts that a
+# submission's keys exist only while it does (joining submissions doubles the cost on
+# PostgreSQL).
 _COUNT_KEYS = (
     select(SubmissionKey.value, func.count())
     .where(
