@@ -3,7 +3,7 @@ as the submission, so a crash or restart loses nothing; run by rq workers when R
 configured, else by a worker thread inside each server process. Never inside the request:
 the phone's 201 does not wait for the rules.
 
-Jobs are claimed in batches with one conditional UPDATE (two workers cannot both win one)
+Jobs are claimed in batches by a conditional UPDATE (two workers cannot both win one)
 and run in one transaction together with the flags they write, in groups checked together
 (service.evaluate_many), each group in a savepoint: when a group fails its jobs run again
 one by one, so a failing check is rolled back alone and retried, up to MAX_ATTEMPTS times,
@@ -22,7 +22,17 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Integer, String, and_, insert, inspect, literal, select, text, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    insert,
+    inspect,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from server.db import after_commit
@@ -124,15 +134,8 @@ def notify(session: Session, svc: Services, job_id: int | None) -> None:
         after_commit(session, WAKE.set)
 
 
-_CLAIM = text(
-    """
-    UPDATE validation_jobs
-    SET state = 'running', attempts = attempts + 1, started_at = :now
-    WHERE state = 'queued' AND id IN (
-        SELECT id FROM validation_jobs WHERE state = 'queued' {only} ORDER BY id LIMIT :limit
-    )
-    RETURNING id, submission_id, reason
-    """
+_CLAIM = update(ValidationJob).where(
+    ValidationJob.id.in_(bindparam("ids", expanding=True)), ValidationJob.state == "queued"
 )
 
 
@@ -140,12 +143,28 @@ Claimed = tuple[int, int, str]  # job ID, submission ID, reason
 
 
 def claim(session: Session, job_id: int | None = None, limit: int = 1) -> list[Claimed]:
-    """Take the oldest queued jobs, up to `limit` (or only this one, if still queued)."""
-    statement = text(_CLAIM.text.format(only="AND id = :job_id" if job_id is not None else ""))
-    params: dict[str, object] = {"now": utcnow(), "limit": limit}
+    """Take the oldest queued jobs, up to `limit` (or only this one, if still queued).
+
+    The oldest are read first, then taken by an UPDATE that wants them still queued, so two
+    workers cannot both take one. Two statements, each with one obvious plan: as one
+    UPDATE with a sub-select, PostgreSQL planned from statistics taken while the queue was
+    empty and re-ran the sub-select for every queued job (47 ms a claim with 2,000 queued).
+    On PostgreSQL, rows another worker is taking are skipped rather than waited for."""
+    wanted = select(ValidationJob.id).where(ValidationJob.state == "queued")
     if job_id is not None:
-        params["job_id"] = job_id
-    rows = session.execute(statement, params).all()
+        wanted = wanted.where(ValidationJob.id == job_id)
+    wanted = wanted.order_by(ValidationJob.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        wanted = wanted.with_for_update(skip_locked=True)
+    ids = list(session.scalars(wanted))
+    if not ids:
+        return []
+    rows = session.execute(
+        _CLAIM.values(
+            state="running", attempts=ValidationJob.attempts + 1, started_at=utcnow()
+        ).returning(ValidationJob.id, ValidationJob.submission_id, ValidationJob.reason),
+        {"ids": ids},
+    ).all()
     return sorted((int(r[0]), int(r[1]), str(r[2])) for r in rows)
 
 

@@ -219,6 +219,59 @@ def test_a_key_everyone_shares_is_read_a_bounded_number_of_times(  # type: ignor
         assert len(few) == 5 and {value for _id, value in few} <= {0, 1, 2}
 
 
+def test_keys_are_replaced_by_what_changed_only(ready, collect_token) -> None:  # type: ignore[no-untyped-def]
+    """Keys written again keep the unchanged rows, drop the gone ones and add the new ones."""
+    from server.validation import queries
+    from server.validation.models import SubmissionKey
+
+    collect_token.submit(instance())
+    collect_token.submit(instance())
+    jobs.drain(ready)
+
+    def keys(session) -> set[tuple[int, str, str]]:  # type: ignore[no-untyped-def]
+        rows = session.execute(
+            select(SubmissionKey.submission_id, SubmissionKey.kind, SubmissionKey.value)
+        )
+        return {(r[0], r[1], r[2]) for r in rows}
+
+    with ready.db.transaction() as session:
+        form_id = session.scalar(select(SubmissionKey.form_id).limit(1))
+        second = {(kind, value) for sid, kind, value in keys(session) if sid == 2}
+        first = [("nik", "3573041203850001"), ("kk", KK), ("point", "x" * 90)]
+        queries.replace_keys(session, {1: (form_id, first), 2: (form_id, second)})
+        queries.replace_keys(session, {1: (form_id, [*first[1:], ("nik", "3573041203850002")])})
+        held = keys(session)
+    assert {(kind, value) for sid, kind, value in held if sid == 1} == {
+        ("kk", KK),
+        ("point", "x" * 80),
+        ("nik", "3573041203850002"),
+    }
+    assert {(kind, value) for sid, kind, value in held if sid == 2} == second
+
+
+def test_two_workers_never_take_the_same_job(ready, collect_token) -> None:  # type: ignore[no-untyped-def]
+    """A worker claiming while another holds its jobs gets the next ones, never the same."""
+    for _ in range(4):
+        collect_token.submit(instance())
+    first = ready.db.relaxed_sessions()
+    try:
+        taken = jobs.claim(first, limit=2)
+        if ready.settings.is_sqlite:  # one writer at a time: the second waits for the first
+            first.commit()
+        with ready.db.transaction(durable=False) as second:
+            others = jobs.claim(second, limit=4)
+        first.commit()
+    finally:
+        first.close()
+    assert [job[0] for job in taken] == [1, 2] and [job[0] for job in others] == [3, 4]
+    assert [job[0] for job in jobs_claimable(ready)] == []
+
+
+def jobs_claimable(svc) -> list[tuple[int, int, str]]:  # type: ignore[no-untyped-def]
+    with svc.db.transaction() as session:
+        return jobs.claim(session, limit=10)
+
+
 def test_a_new_version_that_is_no_duplicate_clears_the_pair(ready, collect_token) -> None:  # type: ignore[no-untyped-def]
     """An edit with another KK re-checks the submission its old flag named: both lose V22."""
     collect_token.submit(instance(location="-7.98 112.62 450 5"))
