@@ -74,6 +74,8 @@ class Settings:
     inprocess_worker: bool = True
     # The rq queue's name: instances sharing one Redis each need their own.
     rq_queue: str = "verivali"
+    # SQLite page cache of each connection the rules' checks use, in MB.
+    worker_cache_mb: int = 256
 
     @property
     def blob_dir(self) -> Path:
@@ -146,4 +148,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         regions_within=_region_prefix(env.get("VERIVALI_REGIONS_WITHIN") or ""),
         inprocess_worker=_bool(env, "VERIVALI_INPROCESS_WORKER", True),
         rq_queue=env.get("VERIVALI_RQ_QUEUE") or "verivali",
+        worker_cache_mb=_int(env, "VERIVALI_WORKER_CACHE_MB", 256, minimum=2),
     )

@@ -103,16 +103,29 @@ def _sqlite_checkin(gate: WriterGate) -> Callable[[Any, Any], None]:
     return checkin
 
 
-def make_engine(settings: Settings) -> Engine:
-    """Create the engine for the configured database."""
+def _sqlite_cache(cache_mb: int) -> Callable[[Any, Any], None]:
+    def connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")  # in KiB
+
+    return connect
+
+
+def make_engine(
+    settings: Settings, gate: WriterGate | None = None, cache_mb: int | None = None
+) -> Engine:
+    """Create the engine for the configured database. On SQLite, writers queue on `gate`
+    (one per data directory, shared by the engines of a process), and `cache_mb` sets the
+    page cache of each connection (SQLite's default is 2 MB)."""
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             settings.database_url,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
-        gate = WriterGate(settings.data_dir / ".sqlite-writer.lock")
+        gate = gate or WriterGate(settings.data_dir / ".sqlite-writer.lock")
         event.listen(engine, "connect", _sqlite_connect)
+        if cache_mb:
+            event.listen(engine, "connect", _sqlite_cache(cache_mb))
         event.listen(engine, "begin", _sqlite_begin(gate))
         event.listen(engine.pool, "checkin", _sqlite_checkin(gate))
         return engine
@@ -138,7 +151,18 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = make_engine(settings)
+        gate = WriterGate(settings.data_dir / ".sqlite-writer.lock") if settings.is_sqlite else None
+        self.engine = make_engine(settings, gate)
+        # The rules' checks (transaction(durable=False)) get connections of their own on
+        # SQLite, with a large page cache: a check reads registry and key index pages all
+        # over a file of gigabytes, and SQLite's 2 MB default left them to the operating
+        # system's cache, which may drop pages it has not seen used for a minute. Kept
+        # apart so the web requests' connections stay small.
+        self.worker_engine = (
+            make_engine(settings, gate, settings.worker_cache_mb)
+            if settings.is_sqlite
+            else self.engine
+        )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Look-ups outside the unit of work (authentication, access) need no transaction of
         # their own: on PostgreSQL they run in autocommit, saving BEGIN and ROLLBACK trips.
@@ -158,7 +182,7 @@ class Database:
             expire_on_commit=False,
         )
         self.relaxed_sessions = sessionmaker(
-            self.engine.execution_options(sqlite_begin="IMMEDIATE", relaxed=True),
+            self.worker_engine.execution_options(sqlite_begin="IMMEDIATE", relaxed=True),
             expire_on_commit=False,
         )
 
@@ -175,6 +199,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.worker_engine is not self.engine:
+            self.worker_engine.dispose()
 
     @contextmanager
     def transaction(

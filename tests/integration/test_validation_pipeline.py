@@ -407,6 +407,22 @@ def test_the_checks_commits_alone_go_unsynced(svc) -> None:  # type: ignore[no-u
     assert (synced(False), synced(True), synced(False), synced(True)) == expected
 
 
+def test_the_checks_read_through_a_page_cache_of_their_own(tmp_path: Path) -> None:
+    """On SQLite the checks' connections get VERIVALI_WORKER_CACHE_MB; requests keep 2 MB."""
+    from server.db import Database
+
+    db = Database(make_settings(tmp_path, "", worker_cache_mb=64))
+    try:
+
+        def cache(durable: bool) -> int:
+            with db.transaction(durable=durable) as session:
+                return int(session.connection().exec_driver_sql("PRAGMA cache_size").scalar())
+
+        assert (cache(False), cache(True), cache(False)) == (-64 * 1024, -2000, -64 * 1024)
+    finally:
+        db.dispose()
+
+
 def test_a_running_worker_requeues_jobs_a_dead_one_left(  # type: ignore[no-untyped-def]
     ready, collect_token, monkeypatch: pytest.MonkeyPatch
 ) -> None:
