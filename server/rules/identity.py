@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from datetime import date
+from functools import lru_cache
 
 from server.registry.identity import Check, check_kk, check_nik, mask
 from server.rules.engine import Context, rule
@@ -83,7 +84,14 @@ def _checked_niks(facts: Facts) -> Iterator[tuple[Member, str, Check]]:
     for member in facts.visit.members:
         value = _entered_nik(member)
         if value:
-            yield member, value, check_nik(value, today=_today(facts))
+            yield member, value, _check(value, _today(facts))
+
+
+@lru_cache(maxsize=1024)
+def _check(value: str, today: date) -> Check:
+    """A NIK's structural check, made once for the six rules that read it (they only read
+    it: the same Check is handed to each)."""
+    return check_nik(value, today=today)
 
 
 def _shown(value: str, check: Check) -> str:
