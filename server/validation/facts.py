@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 
 from lxml import etree
 
@@ -67,6 +68,7 @@ def _text(element: etree._Element | None) -> str | None:
     return value or None
 
 
+@lru_cache(maxsize=1024)
 def _steps(path: str) -> str:
     """An ElementPath for `a/b` matching the names in any namespace or none (`{*}a/{*}b`);
     the paths are question names, checked against the form when its settings were
