@@ -8,10 +8,11 @@ from pathlib import Path
 
 def children(pid: int) -> list[int]:
     """The direct children of `pid` (every thread's), [] once it has gone."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            found.extend(int(c) for c in (task / "children").read_text().split())
+    found: list[int] = []
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # gone while listed
+        for task in list(Path(f"/proc/{pid}/task").glob("*")):
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                found.extend(int(c) for c in (task / "children").read_text().split())
     return found
 
 
