@@ -423,6 +423,37 @@ def test_the_checks_read_through_a_page_cache_of_their_own(tmp_path: Path) -> No
         db.dispose()
 
 
+def test_the_checks_leave_the_sqlite_log_to_a_checkpoint_thread(tmp_path: Path) -> None:
+    """The checks' connections start a checkpoint thread; disposing of the database stops it."""
+    import sqlite3
+
+    from server.db import Database
+
+    db = Database(make_settings(tmp_path, ""))
+    try:
+        checkpointer = db.checkpointer
+        assert checkpointer is not None and checkpointer._thread is None
+        with db.transaction(durable=False) as session:
+            pages = session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+            session.connection().exec_driver_sql("CREATE TABLE scratch (line TEXT)")
+            for n in range(200):
+                session.connection().exec_driver_sql(
+                    "INSERT INTO scratch (line) VALUES (?)", (f"{n:04096x}",)
+                )
+        assert pages == checkpointer.FALLBACK_PAGES
+        thread = checkpointer._thread
+        assert thread is not None and thread.is_alive()
+        own = sqlite3.connect(db.settings.data_dir / "verivali.sqlite3")
+        try:
+            _busy, logged, copied = checkpointer.checkpoint(own)
+        finally:
+            own.close()
+        assert logged > 0 and copied == logged
+    finally:
+        db.dispose()
+    assert not thread.is_alive()
+
+
 def test_a_running_worker_requeues_jobs_a_dead_one_left(  # type: ignore[no-untyped-def]
     ready, collect_token, monkeypatch: pytest.MonkeyPatch
 ) -> None:
