@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import insert
@@ -37,4 +38,35 @@ def record(
             "details": details,
             "note": note,
         },
+    )
+
+
+def record_many(
+    session: Session,
+    actor_id: int | None,
+    action: str,
+    subject_type: str,
+    subjects: Mapping[int, Mapping[str, Any]],
+) -> None:
+    """Add one audit row per subject (its ID: its details) with one statement."""
+    if not subjects:
+        return
+    if session.new or session.dirty:
+        session.flush()
+    at = utcnow()
+    run(
+        session,
+        _INSERT,
+        [
+            {
+                "at": at,
+                "actor_id": actor_id,
+                "action": action,
+                "subject_type": subject_type,
+                "subject_id": subject_id,
+                "details": dict(details),
+                "note": None,
+            }
+            for subject_id, details in subjects.items()
+        ],
     )

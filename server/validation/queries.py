@@ -494,9 +494,15 @@ def flags_of(session: Session, submission_id: int) -> list[StoredFlag]:
     )
 
 
-def set_review_state(session: Session, submission_id: int, state: str) -> None:
-    """The rules' decision (it stays theirs until a person decides)."""
-    run(session, _SET_STATE, {"submission": submission_id, "state": state})
+def set_review_states(session: Session, states: Mapping[int, str]) -> None:
+    """The rules' decisions (submission ID: its state; each stays theirs until a person
+    decides), with one statement."""
+    if states:
+        run(
+            session,
+            _SET_STATE,
+            [{"submission": sid, "state": state} for sid, state in states.items()],
+        )
 
 
 def form_ids(session: Session, xml_form_id: str) -> list[int]:

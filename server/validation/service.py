@@ -489,6 +489,7 @@ def evaluate_many(
             for sid, found in flags.items()
         },
     )
+    changed: dict[int, str] = {}
     for sid, check in checks.items():
         found = check.found
         named = named_submissions([*replaced[sid], *(f.evidence for f in flags[sid])]) - {sid}
@@ -499,9 +500,16 @@ def evaluate_many(
                 flags[sid], rules.auto_approve, rules.sample_rate, found.instance_id
             )
             if state != found.review_state:
-                queries.set_review_state(session, sid, state)
-                audit.record(session, None, "submission.review", "submission", sid, state=state)
+                changed[sid] = state
         results[sid] = Evaluation(sid, flags[sid], state, peers[sid], sorted(named))
+    queries.set_review_states(session, changed)
+    audit.record_many(
+        session,
+        None,
+        "submission.review",
+        "submission",
+        {sid: {"state": state} for sid, state in changed.items()},
+    )
     return results
 
 
