@@ -8,6 +8,7 @@ with Pillow's decompression-bomb limit lowered to what a phone camera makes.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -21,18 +22,23 @@ MAX_PIXELS = 100_000_000
 # gave hundreds.
 CHUNKS = ((0, 16), (16, 32), (32, 48), (48, 64))
 INDEX_BITS = len(CHUNKS) - 1
+_OPENING = threading.Lock()
 
 
 def dhash(path: Path) -> int | None:
     """The unsigned 64-bit dHash of an image file, or None if it is not a readable image."""
     try:
-        with warnings.catch_warnings():
+        # Opening reads the header only (and warns of a bomb); decoding happens below,
+        # outside the lock. The warnings filter is process-wide, and photos are hashed
+        # on several threads: one at a time may turn the warning into an error.
+        with _OPENING, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    return None
-                image.draft("L", (64, 64))  # JPEG: decode at a fraction of the size
-                small = image.convert("L").resize((9, 8), Image.Resampling.BILINEAR)
+            opened = Image.open(path)
+        with opened as image:
+            if image.width * image.height > MAX_PIXELS:
+                return None
+            image.draft("L", (64, 64))  # JPEG: decode at a fraction of the size
+            small = image.convert("L").resize((9, 8), Image.Resampling.BILINEAR)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning):  # fmt: skip
         return None
