@@ -24,21 +24,7 @@ def record(
     **details: Any,
 ) -> None:
     """Add an audit row to the current unit of work."""
-    if session.new or session.dirty:
-        session.flush()  # rows the audit row refers to must exist first
-    run(
-        session,
-        _INSERT,
-        {
-            "at": utcnow(),
-            "actor_id": actor_id,
-            "action": action,
-            "subject_type": subject_type,
-            "subject_id": subject_id,
-            "details": details,
-            "note": note,
-        },
-    )
+    _write(session, [_row(actor_id, action, subject_type, subject_id, details, note)])
 
 
 def record_many(
@@ -49,24 +35,36 @@ def record_many(
     subjects: Mapping[int, Mapping[str, Any]],
 ) -> None:
     """Add one audit row per subject (its ID: its details) with one statement."""
-    if not subjects:
-        return
+    if subjects:
+        _write(
+            session,
+            [
+                _row(actor_id, action, subject_type, subject_id, dict(details))
+                for subject_id, details in subjects.items()
+            ],
+        )
+
+
+def _row(
+    actor_id: int | None,
+    action: str,
+    subject_type: str,
+    subject_id: int | None,
+    details: dict[str, Any],
+    note: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "at": utcnow(),
+        "actor_id": actor_id,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "details": details,
+        "note": note,
+    }
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> None:
     if session.new or session.dirty:
-        session.flush()
-    at = utcnow()
-    run(
-        session,
-        _INSERT,
-        [
-            {
-                "at": at,
-                "actor_id": actor_id,
-                "action": action,
-                "subject_type": subject_type,
-                "subject_id": subject_id,
-                "details": dict(details),
-                "note": None,
-            }
-            for subject_id, details in subjects.items()
-        ],
-    )
+        session.flush()  # rows the audit rows refer to must exist first
+    run(session, _INSERT, rows if len(rows) > 1 else rows[0])
