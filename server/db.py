@@ -1,6 +1,8 @@
 """The database engine, sessions, and the one place a unit of work is committed.
 
-SQLite runs in WAL mode with full fsync and foreign keys on; PostgreSQL through psycopg 3.
+SQLite runs in WAL mode with full fsync and foreign keys on; the rules' checks get an
+engine of their own there (a larger page cache, WAL checkpoints left to a thread).
+PostgreSQL runs through psycopg 3, without JIT compilation.
 A unit of work (`transaction()`) commits once, then runs the callbacks registered with
 `after_commit()` (used to enqueue jobs), so nothing is sent out for data that did not land.
 """
