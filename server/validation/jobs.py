@@ -11,7 +11,8 @@ while the batch commits and syncs to disk once. Jobs left "running" by a process
 died are queued again when a worker starts. A submission's first check also queues, once
 ("peer"), the submissions its flags name or named before, so the earlier submission of a
 duplicate pair gets its flag too (and loses it when a new version is no longer a
-duplicate); those runs queue nothing further.
+duplicate); those runs queue nothing further, and none is queued for a submission checked
+in the same group, which saw this one already.
 """
 
 from __future__ import annotations
@@ -217,11 +218,14 @@ def _check(session: Session, svc: Services, claimed: list[Claimed]) -> list[int]
         session, svc.store, [job[1] for job in claimed], zone=svc.settings.timezone
     )
     _finish(session, [job[0] for job in claimed], "done")
+    # A submission checked in this group saw the others' keys (evaluate_many writes them
+    # all before looking peers up): checking it again would change nothing.
+    checked = {job[1] for job in claimed}
     queued: list[int] = []
     for _job_id, submission_id, reason in claimed:
         result = results.get(submission_id)
         if result is not None and reason == "submitted":
-            for other in result.named:
+            for other in sorted(set(result.named) - checked):
                 peer_job = enqueue(session, other, "peer")
                 if peer_job is not None:
                     queued.append(peer_job)
