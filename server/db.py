@@ -81,11 +81,6 @@ def _sqlite_begin(gate: WriterGate) -> Callable[[Any], None]:
         if mode == "IMMEDIATE":
             gate.acquire()
             conn.connection.info["verivali_gate"] = True
-        if options.get("relaxed"):
-            # Derived data (see Database.transaction(durable=False)): the commit is not
-            # synced to disk; the next synced commit or checkpoint takes it along.
-            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-            conn.connection.info["verivali_relaxed"] = True
         if options.get("sqlite_bulk"):
             # Only outside a transaction can SQLite stop checking foreign keys; see
             # Database.transaction(bulk=True). Turned back on when the connection returns.
@@ -100,16 +95,19 @@ def _sqlite_checkin(gate: WriterGate) -> Callable[[Any, Any], None]:
     def checkin(dbapi_connection: Any, record: Any) -> None:
         if record.info.pop("verivali_bulk", False):
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
-        if record.info.pop("verivali_relaxed", False):
-            dbapi_connection.execute("PRAGMA synchronous=FULL")
         if record.info.pop("verivali_gate", False):
             gate.release()
 
     return checkin
 
 
-def _sqlite_cache(cache_mb: int) -> Callable[[Any, Any], None]:
+def _sqlite_worker_connect(cache_mb: int) -> Callable[[Any, Any], None]:
+    """The checks' connections (see Database.worker_engine): every transaction on them is
+    durable=False, so their commits are not synced (synchronous=NORMAL: the next synced
+    commit or checkpoint takes them along), and their page cache is `cache_mb`."""
+
     def connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
         dbapi_connection.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")  # in KiB
 
     return connect
@@ -173,12 +171,9 @@ class Checkpointer:
             connection.close()
 
 
-def make_engine(
-    settings: Settings, gate: WriterGate | None = None, cache_mb: int | None = None
-) -> Engine:
+def make_engine(settings: Settings, gate: WriterGate | None = None) -> Engine:
     """Create the engine for the configured database. On SQLite, writers queue on `gate`
-    (one per data directory, shared by the engines of a process), and `cache_mb` sets the
-    page cache of each connection (SQLite's default is 2 MB)."""
+    (one per data directory, shared by the engines of a process)."""
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
@@ -187,8 +182,6 @@ def make_engine(
         )
         gate = gate or WriterGate(settings.data_dir / ".sqlite-writer.lock")
         event.listen(engine, "connect", _sqlite_connect)
-        if cache_mb:
-            event.listen(engine, "connect", _sqlite_cache(cache_mb))
         event.listen(engine, "begin", _sqlite_begin(gate))
         event.listen(engine.pool, "checkin", _sqlite_checkin(gate))
         return engine
@@ -220,11 +213,15 @@ class Database:
         # SQLite, with a large page cache: a check reads registry and key index pages all
         # over a file of gigabytes, and SQLite's 2 MB default left them to the operating
         # system's cache, which may drop pages it has not seen used for a minute. Kept
-        # apart so the web requests' connections stay small.
+        # apart so the web requests' connections stay small; and as only durable=False
+        # transactions use them, their commits are unsynced from the start.
         self.checkpointer: Checkpointer | None = None
         self.worker_engine = self.engine
         if settings.is_sqlite:
-            self.worker_engine = make_engine(settings, gate, settings.worker_cache_mb)
+            self.worker_engine = make_engine(settings, gate)
+            event.listen(
+                self.worker_engine, "connect", _sqlite_worker_connect(settings.worker_cache_mb)
+            )
             self.checkpointer = Checkpointer(Path(self.worker_engine.url.database or ""))
             event.listen(self.worker_engine, "connect", self.checkpointer.connect)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -246,7 +243,7 @@ class Database:
             expire_on_commit=False,
         )
         self.relaxed_sessions = sessionmaker(
-            self.worker_engine.execution_options(sqlite_begin="IMMEDIATE", relaxed=True),
+            self.worker_engine.execution_options(sqlite_begin="IMMEDIATE"),
             expire_on_commit=False,
         )
 
