@@ -29,7 +29,16 @@ from server.registry import queries
 from server.registry.identity import check_nik
 from server.registry.mapping import digits_only
 from server.registry.names import blocking_key, name_keys
-from server.registry.scoring import Band, PersonFacts, Reason, band, score
+from server.registry.scoring import (
+    Band,
+    PersonFacts,
+    Reason,
+    Scored,
+    band,
+    ceiling,
+    score,
+    total_points,
+)
 
 # More candidates than this from one look-up means the keys are too common to tell people
 # apart (a placeholder birth date in a big village); the best-blocked ones are kept.
@@ -38,6 +47,9 @@ MAX_CANDIDATES = 200
 # moved and whose name was written with a typo or a word dropped ("Sumarny", "Siti Fatimah").
 NAME_PREFIX = 4
 _DIGITS = frozenset("0123456789")
+# Points a ceiling and a score may differ by when they are the same sum added up in
+# another order: a candidate that could tie is scored.
+_SLACK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -140,21 +152,36 @@ def rank(
     keys: queries.BlockingKeys,
     limit: int = 5,
 ) -> list[Match]:
-    """Score and order candidates (pure); ties keep the order they came in."""
-    matches = []
-    for candidate in candidates:
+    """The `limit` best candidates, best first (pure); ties keep the order they came in.
+
+    Candidates are scored from the highest `ceiling` down, and scoring stops once no
+    candidate left can reach the `limit`-th best score: the same answer as scoring them
+    all. A search for one person brings about a hundred candidates, and the names are the
+    dear part of a score; most candidates are settled by their NIK and birth date alone."""
+    if limit <= 0:
+        return []
+    pending = sorted(
+        ((ceiling(person, c.facts), index, c) for index, c in enumerate(candidates)),
+        key=lambda item: (-item[0], item[1]),
+    )
+    best: list[tuple[float, int, Scored, Candidate]] = []  # by score, then arrival
+    for top, index, candidate in pending:
+        if len(best) == limit and top < total_points(best[-1][2]) - _SLACK:
+            break
         scored = score(person, candidate.facts)
-        matches.append(
-            Match(
-                candidate=candidate,
-                score=scored.score,
-                band=band(scored.score),
-                reasons=scored.reasons,
-                found_by=_found_by(candidate.facts, keys),
-            )
+        best.append((-scored.score, index, scored, candidate))
+        best.sort(key=lambda item: (item[0], item[1]))
+        del best[limit:]
+    return [
+        Match(
+            candidate=candidate,
+            score=scored.score,
+            band=band(scored.score),
+            reasons=scored.reasons,
+            found_by=_found_by(candidate.facts, keys),
         )
-    matches.sort(key=lambda m: m.score, reverse=True)
-    return matches[:limit]
+        for _, _, scored, candidate in best
+    ]
 
 
 def _found_by(facts: PersonFacts, keys: queries.BlockingKeys) -> list[str]:

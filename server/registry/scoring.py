@@ -84,6 +84,7 @@ REVIEW = 0.70
 PRIOR = -5.0
 NAME_SIMILAR = 0.85
 NAME_DIFFERENT = 0.60
+NAME_POINTS_MAX = 2.0  # what the most alike names add (see the table above)
 
 POINTS: dict[str, float] = {
     "nik_exact": 7.0,
@@ -254,45 +255,78 @@ def _reason(code: str, id_: str, en: str, points: float | None = None) -> Reason
     return Reason(code, id_, en, POINTS[code] if points is None else points)
 
 
+_TEXTS: dict[str, tuple[str, str]] = {
+    "nik_exact": ("NIK sama.", "Same NIK."),
+    "nik_one_typo": (
+        "NIK berbeda satu angka atau dua angka tertukar (kemungkinan salah ketik).",
+        "The NIK differs by one digit or two swapped digits (probably a typo).",
+    ),
+    "nik_one_typo_other_name": (
+        "NIK hanya berbeda satu angka, tetapi namanya lain (NIK orang yang lahir pada hari "
+        "yang sama sering berdekatan).",
+        "The NIK is one digit off but the name differs (people born the same day often "
+        "have NIKs one digit apart).",
+    ),
+    "nik_differs_same_birth": (
+        "NIK berbeda, tetapi tanggal lahir dan jenis kelamin di dalamnya sama (mungkin NIK "
+        "baru setelah pindah).",
+        "Different NIK, but it encodes the same birth date and sex (perhaps a new NIK after "
+        "a move).",
+    ),
+    "nik_differs": ("NIK berbeda.", "Different NIK."),
+    # Birth dates: format fields a (the field's) and b (the candidate's).
+    "birth_date_equal_placeholder": (
+        "Tanggal lahir sama, tetapi {a:%d-%m} sering dipakai bila tanggal tidak diketahui.",
+        "Same birth date, but {a:%d-%m} is often written when the date is unknown.",
+    ),
+    "birth_date_equal": ("Tanggal lahir sama.", "Same birth date."),
+    "birth_date_day_month_swapped": (
+        "Tanggal dan bulan lahir tertukar.",
+        "Birth day and month are swapped.",
+    ),
+    "birth_date_one_part_differs": (
+        "Tanggal lahir hanya berbeda pada tanggal, bulan atau tahunnya.",
+        "The birth dates differ only in the day, the month or the year.",
+    ),
+    "birth_date_differs": (
+        "Tanggal lahir berbeda ({a:%d-%m-%Y} / {b:%d-%m-%Y}).",
+        "Different birth date ({a:%Y-%m-%d} / {b:%Y-%m-%d}).",
+    ),
+    "same_village": ("Desa/kelurahan sama.", "Same village."),
+    "same_kecamatan": (
+        "Desa/kelurahan lain di kecamatan yang sama.",
+        "Another village in the same kecamatan.",
+    ),
+    "village_differs": ("Desa/kelurahan berbeda.", "Different village."),
+}
+
+
+def _nik_code(a: str, b: str, names_similar: bool) -> str:
+    distance = nik_distance(a, b)
+    if distance == 0:
+        return "nik_exact"
+    if distance == 1:
+        return "nik_one_typo" if names_similar else "nik_one_typo_other_name"
+    if len(a) == len(b) == 16 and a[6:12] == b[6:12]:
+        return "nik_differs_same_birth"
+    return "nik_differs"
+
+
 def _nik_reason(
     field_nik: str | None, candidate_nik: str | None, names_similar: bool
 ) -> Reason | None:
     a, b = _digits(field_nik), _digits(candidate_nik)
     if not a or not b:
         return None
-    distance = nik_distance(a, b)
-    if distance == 0:
-        return _reason("nik_exact", "NIK sama.", "Same NIK.")
-    if distance == 1 and names_similar:
-        return _reason(
-            "nik_one_typo",
-            "NIK berbeda satu angka atau dua angka tertukar (kemungkinan salah ketik).",
-            "The NIK differs by one digit or two swapped digits (probably a typo).",
-        )
-    if distance == 1:
-        return _reason(
-            "nik_one_typo_other_name",
-            "NIK hanya berbeda satu angka, tetapi namanya lain (NIK orang yang lahir pada hari "
-            "yang sama sering berdekatan).",
-            "The NIK is one digit off but the name differs (people born the same day often "
-            "have NIKs one digit apart).",
-        )
-    if len(a) == len(b) == 16 and a[6:12] == b[6:12]:
-        return _reason(
-            "nik_differs_same_birth",
-            "NIK berbeda, tetapi tanggal lahir dan jenis kelamin di dalamnya sama (mungkin NIK "
-            "baru setelah pindah).",
-            "Different NIK, but it encodes the same birth date and sex (perhaps a new NIK after "
-            "a move).",
-        )
-    return _reason("nik_differs", "NIK berbeda.", "Different NIK.")
+    code = _nik_code(a, b, names_similar)
+    return _reason(code, *_TEXTS[code])
 
 
 def _name_reason(field_name: str, candidate_name: str) -> Reason | None:
     if not _forms(field_name) or not _forms(candidate_name):
         return None
     similarity = name_similarity(field_name, candidate_name)
-    points = min(max(12 * (similarity - 0.80), -4.0), 2.0)
+    points = min(max(12 * (similarity - 0.80), -4.0), NAME_POINTS_MAX)
     if similarity == 1.0:
         return _reason("name_equal", "Nama sama.", "Same name.", points)
     if similarity >= NAME_SIMILAR:
@@ -310,46 +344,34 @@ def _name_reason(field_name: str, candidate_name: str) -> Reason | None:
     )
 
 
-def _birth_date_reason(a: date | None, b: date | None) -> Reason:
-    assert a is not None and b is not None
+def _birth_date_code(a: date, b: date) -> str:
     if a == b:
         if (a.day, a.month) in _PLACEHOLDER_DAYS:
-            return _reason(
-                "birth_date_equal_placeholder",
-                f"Tanggal lahir sama, tetapi {a:%d-%m} sering dipakai bila tanggal tidak "
-                "diketahui.",
-                f"Same birth date, but {a:%d-%m} is often written when the date is unknown.",
-            )
-        return _reason("birth_date_equal", "Tanggal lahir sama.", "Same birth date.")
+            return "birth_date_equal_placeholder"
+        return "birth_date_equal"
     if a.year == b.year and (a.day, a.month) == (b.month, b.day):
-        return _reason(
-            "birth_date_day_month_swapped",
-            "Tanggal dan bulan lahir tertukar.",
-            "Birth day and month are swapped.",
-        )
+        return "birth_date_day_month_swapped"
     if sum((a.day != b.day, a.month != b.month, a.year != b.year)) == 1:
-        return _reason(
-            "birth_date_one_part_differs",
-            "Tanggal lahir hanya berbeda pada tanggal, bulan atau tahunnya.",
-            "The birth dates differ only in the day, the month or the year.",
-        )
-    return _reason(
-        "birth_date_differs",
-        f"Tanggal lahir berbeda ({a:%d-%m-%Y} / {b:%d-%m-%Y}).",
-        f"Different birth date ({a:%Y-%m-%d} / {b:%Y-%m-%d}).",
-    )
+        return "birth_date_one_part_differs"
+    return "birth_date_differs"
+
+
+def _birth_date_reason(a: date | None, b: date | None) -> Reason:
+    assert a is not None and b is not None
+    code = _birth_date_code(a, b)
+    id_, en = _TEXTS[code]
+    return _reason(code, id_.format(a=a, b=b), en.format(a=a, b=b))
+
+
+def _village_code(a: str, b: str) -> str:
+    if a == b:
+        return "same_village"
+    return "same_kecamatan" if len(a) >= 6 and a[:6] == b[:6] else "village_differs"
 
 
 def _village_reason(a: str, b: str) -> Reason:
-    if a == b:
-        return _reason("same_village", "Desa/kelurahan sama.", "Same village.")
-    if len(a) >= 6 and a[:6] == b[:6]:
-        return _reason(
-            "same_kecamatan",
-            "Desa/kelurahan lain di kecamatan yang sama.",
-            "Another village in the same kecamatan.",
-        )
-    return _reason("village_differs", "Desa/kelurahan berbeda.", "Different village.")
+    code = _village_code(a, b)
+    return _reason(code, *_TEXTS[code])
 
 
 def _mother_reason(a: str, b: str) -> Reason | None:
@@ -394,6 +416,37 @@ def score(field: PersonFacts, candidate: PersonFacts) -> Scored:
     kept = [reason for reason in reasons if reason is not None]
     total = PRIOR + sum(reason.points for reason in kept)
     return Scored(1 / (1 + math.exp(-total)), kept, candidate)
+
+
+def ceiling(field: PersonFacts, candidate: PersonFacts) -> float:
+    """The most points (the prior included) `score` can give this pair, at a fraction of
+    its cost: everything but the names is weighed as `score` weighs it, and the names and
+    the mothers' names count as alike as they can be. The logistic of it bounds the score,
+    so a search that wants the best few scores only candidates whose ceiling can reach
+    them (`matching.rank`)."""
+    total = PRIOR
+    niks = _digits(field.nik), _digits(candidate.nik)
+    if all(niks):
+        total += POINTS[_nik_code(*niks, names_similar=True)]
+    if field.name and candidate.name:
+        total += NAME_POINTS_MAX
+    if field.birth_date and candidate.birth_date:
+        total += POINTS[_birth_date_code(field.birth_date, candidate.birth_date)]
+    if field.sex and candidate.sex:
+        total += POINTS["sex_equal" if field.sex == candidate.sex else "sex_differs"]
+    villages = _digits(field.village_code), _digits(candidate.village_code)
+    if all(villages):
+        total += POINTS[_village_code(*villages)]
+    if field.mother_name and candidate.mother_name:
+        total += POINTS["mother_name_similar"]
+    if _digits(field.kk) and _digits(field.kk) == _digits(candidate.kk):
+        total += POINTS["kk_equal"]
+    return total
+
+
+def total_points(scored: Scored) -> float:
+    """A score's points before the logistic (the prior included), as `score` added them."""
+    return PRIOR + sum(reason.points for reason in scored.reasons)
 
 
 def rank(

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.registry import matching
 from server.registry.scoring import (
     AUTO_LINK,
     POINTS,
@@ -20,10 +21,12 @@ from server.registry.scoring import (
     REVIEW,
     PersonFacts,
     band,
+    ceiling,
     name_similarity,
     nik_distance,
     rank,
     score,
+    total_points,
 )
 
 VILLAGE = "3573041001"  # a kelurahan in Sukun, Kota Malang
@@ -367,3 +370,29 @@ def test_rank_is_sorted(field: PersonFacts, candidates: list[PersonFacts], limit
     ranked = rank(field, candidates, limit=limit)
     assert len(ranked) == min(limit, len(candidates))
     assert all(a.score >= b.score for a, b in zip(ranked, ranked[1:], strict=False))
+
+
+@settings(max_examples=300)
+@given(facts, facts)
+def test_ceiling_bounds_the_score(field: PersonFacts, candidate: PersonFacts) -> None:
+    """No pair scores more points than its ceiling, which never compares names."""
+    assert total_points(score(field, candidate)) <= ceiling(field, candidate) + 1e-9
+
+
+@settings(max_examples=200)
+@given(facts, st.lists(facts, max_size=12), st.integers(1, 4))
+def test_search_rank_is_scoring_everyone(
+    field: PersonFacts, candidates: list[PersonFacts], limit: int
+) -> None:
+    """matching.rank skips who cannot make the cut, yet keeps whom scoring all would keep."""
+    keys = matching.blocking_keys(field, neighbours=False)
+    found = [
+        matching.Candidate(pid, "dtks", str(pid), None, False, facts)
+        for pid, facts in enumerate(candidates)
+    ]
+    everyone = sorted(
+        ((score(field, c.facts).score, c.person_id) for c in found),
+        key=lambda item: -item[0],
+    )[:limit]
+    ranked = matching.rank(field, found, keys, limit)
+    assert [(m.score, m.candidate.person_id) for m in ranked] == everyone
