@@ -70,9 +70,6 @@ def chunk_keys(value: int) -> list[str]:
     ]
 
 
-CHUNK_WIDTH = len("3:65535")
-
-
 def chunk_entries(value: int) -> list[str]:
     """The hash's keys: each chunk followed by the whole hash ("3:00417:1234..."), so a
     look-up by chunk gets the hashes to compare without reading them again."""

@@ -4,6 +4,7 @@ enumerator statistics have their own module, stats_queries)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -19,7 +20,6 @@ from server.models import Form, FormVersion, Submission, SubmissionAttachment, S
 from server.registry.models import Household, Person, Region
 from server.rules.model import Point
 from server.validation.models import PhotoHash, StoredFlag, SubmissionKey
-from server.validation.photos import CHUNK_WIDTH
 
 CHUNK = 2_000
 
@@ -260,7 +260,9 @@ _DELETE_KEY = delete(SubmissionKey).where(
     SubmissionKey.kind == bindparam("k"),
     SubmissionKey.value == bindparam("v"),
 )
-_INSERT_KEYS = insert(SubmissionKey.__table__)  # type: ignore[arg-type]
+_INSERT_KEYS_SQLITE = (
+    "INSERT INTO submission_keys (submission_id, form_id, kind, value) VALUES (?, ?, ?, ?)"
+)
 # One statement for all the rows, its text the same every time (so kept prepared):
 # psycopg's executemany sends each row's parameters and runs each INSERT on its own.
 _INSERT_KEYS_POSTGRESQL = """
@@ -299,9 +301,8 @@ def replace_keys(
     if session.get_bind().dialect.name == "postgresql":
         columns = tuple(list(column) for column in zip(*new, strict=True))
         session.connection().exec_driver_sql(_INSERT_KEYS_POSTGRESQL, columns)
-    else:
-        names = ("submission_id", "form_id", "kind", "value")
-        run(session, _INSERT_KEYS, [dict(zip(names, row, strict=True)) for row in new])
+    else:  # the rows as they are (a first check writes about 34 keys a submission)
+        session.connection().exec_driver_sql(_INSERT_KEYS_SQLITE, new)
 
 
 _SK = SubmissionKey
@@ -349,9 +350,8 @@ def chunk_holders(
     "ph" keys ("chunk:hash", photos.chunk_entries): at most `limit` per chunk (the oldest),
     so a chunk every dark photo shares stays a bounded read.
 
-    One index range per chunk, [chunk + ":", chunk + ";"). The SQL is put together here
-    (like registry.queries.candidates): building that many Core clauses cost more than
-    running them."""
+    One index range per chunk, [chunk + ":", chunk + ";"), the chunks passed as one array
+    parameter, so the statement's text is always the same."""
     wanted = sorted(set(chunks))
     found: dict[str, list[tuple[int, int]]] = {}
     if session.get_bind().dialect.name == "sqlite":
@@ -367,20 +367,24 @@ def chunk_holders(
 def _chunk_rows_sqlite(
     session: Session, form_id: int, wanted: list[str], limit: int
 ) -> Iterator[tuple[str, int]]:
-    """SQLite answers an OR of index ranges with one index search per range."""
-    for start in range(0, len(wanted), _RANGES):
-        part = wanted[start : start + _RANGES]
-        term = "(form_id = ? AND kind = 'ph' AND value >= ? AND value < ?)"
-        # Only placeholders and our own names go into the text; every value is a parameter.
-        sql = (
-            "SELECT value, submission_id FROM ("  # noqa: S608
-            "SELECT value, submission_id, row_number() OVER ("
-            f"PARTITION BY substr(value, 1, {CHUNK_WIDTH}) ORDER BY submission_id) AS n "
-            f"FROM submission_keys WHERE {' OR '.join([term] * len(part))}"
-            f") AS numbered WHERE n <= {int(limit)}"
-        )
-        params = tuple(v for chunk in part for v in (form_id, f"{chunk}:", f"{chunk};"))
-        yield from session.connection().exec_driver_sql(sql, params)  # type: ignore[misc]
+    if wanted:
+        params = (json.dumps(wanted), form_id, limit)
+        yield from session.connection().exec_driver_sql(_CHUNK_SQL_SQLITE, params)  # type: ignore[misc]
+
+
+# The chunks go in as one JSON array, each an index range of the join: the text never
+# changes, so the statement is prepared once per connection, where an OR of ranges was a
+# new text (and a new plan, 1-3 ms) at almost every batch. The lookup index holds the
+# submission, so no range reads the table.
+_CHUNK_SQL_SQLITE = """
+    SELECT value, submission_id FROM (
+        SELECT k.value, k.submission_id,
+            row_number() OVER (PARTITION BY c.value ORDER BY k.submission_id) AS n
+        FROM json_each(?) AS c JOIN submission_keys AS k
+        ON k.form_id = ? AND k.kind = 'ph' AND k.value >= c.value || ':'
+            AND k.value < c.value || ';'
+    ) AS numbered WHERE n <= ?
+"""
 
 
 # PostgreSQL spends longer planning an OR of hundreds of ranges than running it (40 ms
@@ -404,7 +408,6 @@ def _chunk_rows_postgresql(
         yield from session.connection().exec_driver_sql(_CHUNK_SQL_POSTGRESQL, params)  # type: ignore[misc]
 
 
-_RANGES = 200  # chunks looked up in one statement
 _CELL = aliased(SubmissionKey)
 # The enumerator is part of the cell key (service._cell), so no join to submissions: like
 # every look-up of keys, this trusts that a submission's keys exist only while it does.
