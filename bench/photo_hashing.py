@@ -10,8 +10,8 @@ detail and noise of a real photo (JPEG's cost is in its entropy, not its pixel c
   4000   4000 x 3000 at quality 90: a 12 MP camera photo, sent as taken (no max-pixels)
 
 Reported per size: file size, milliseconds per photo hashed one after another, and per
-photo on the check's thread pool (service.HASH_THREADS threads, as a group of checks hashes
-its new photos), and what that adds to a check with three house photos.
+photo in the checks' hashing processes (hashing.HASH_PROCESSES of them, as a group of checks
+hashes its new photos), and what that adds to a check with three house photos.
 
     python bench/photo_hashing.py [--photos 24]
 
@@ -31,8 +31,8 @@ from pathlib import Path
 from fieldwork import record
 from PIL import Image, ImageFilter
 
+from server.validation import hashing
 from server.validation.photos import dhash
-from server.validation.service import HASH_THREADS, _hashing
 
 SIZES = {"1600": ((1600, 1200), 80), "4000": ((4000, 3000), 90)}
 
@@ -52,7 +52,7 @@ def timed(paths: list[Path], pooled: bool) -> float:
     for _ in range(3):
         started = time.perf_counter()
         if pooled:
-            list(_hashing().map(dhash, paths))
+            hashing.collect(hashing.start({str(path): path for path in paths}))
         else:
             for path in paths:
                 dhash(path)
@@ -64,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=24)
     args = parser.parse_args()
-    figures: dict[str, object] = {"threads": HASH_THREADS, "cpus": os.cpu_count()}
+    figures: dict[str, object] = {"processes": hashing.HASH_PROCESSES, "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as work:
         for name, (size, quality) in SIZES.items():
             paths = []
@@ -84,8 +84,8 @@ def main() -> None:
             }
             print(
                 f"{name}: {size[0]}x{size[1]} q{quality}, {kb:.0f} KB: {serial * 1000:.1f} ms "
-                f"per photo, {pooled * 1000:.1f} ms on {HASH_THREADS} threads; a check with "
-                f"three new photos +{3 * pooled * 1000:.0f} ms",
+                f"per photo, {pooled * 1000:.1f} ms in {hashing.HASH_PROCESSES} processes; a check "
+                f"with three new photos +{3 * pooled * 1000:.0f} ms",
                 flush=True,
             )
     record("photo_hashing", "local", figures)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -49,6 +50,12 @@ def dhash(path: Path) -> int | None:
             left, right = pixels[row * 9 + col], pixels[row * 9 + col + 1]
             bits = (bits << 1) | (1 if left > right else 0)
     return bits
+
+
+def dhash_files(paths: Sequence[str]) -> list[int | None]:
+    """`dhash` of each file, None where it is missing or not a readable image: what a
+    hashing process runs (server/validation/hashing.py)."""
+    return [dhash(Path(path)) for path in paths]
 
 
 def signed(value: int) -> int:

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -50,17 +47,18 @@ from server.rules.model import (
 )
 from server.rules.settings import FormSettings, parse_settings
 from server.storage import BlobStore
-from server.validation import queries, stats, stats_queries
+from server.validation import hashing, queries, stats, stats_queries
 from server.validation.facts import Received, visit_from_instance
-from server.validation.photos import INDEX_BITS, chunk_entries, chunk_keys, dhash, signed, unsigned
+from server.validation.photos import INDEX_BITS, chunk_entries, chunk_keys, signed, unsigned
 
 PEER_LIMIT = 200
 # The same enumerator's visits this close are peers (V34 compares them at `same_spot_m`,
 # 15 m by default; settings above NEAR_M see only peers within it).
 NEAR_M = 100.0
 CELL_DEGREES = 0.001  # 111 m of latitude: the 3 x 3 cells around a point cover NEAR_M
-# The keys a peer is described by (_peer); not the photo-hash chunks or the statistics' keys.
-PEER_KINDS = ("nik", "name_birth", "kk", "target", "village", "phash", "point")
+# The keys a peer is described by (_peer): its photo hashes are read from their chunks
+# ("ph"); not the statistics' keys.
+PEER_KINDS = ("nik", "name_birth", "kk", "target", "village", "ph", "point")
 # Review states the rules may set or change (while `review_by_rules`): a person's approval
 # or rejection is never undone by a later check.
 MACHINE_STATES = ("received", "hasIssues", "edited", "approved")
@@ -84,41 +82,30 @@ class _Hashing:
     """Photo hashes under way: the stored ones, and the others being computed."""
 
     known: dict[str, int | None]
-    computing: dict[str, Future[int | None]]
+    computing: hashing.Pending
 
 
 def _start_hashing(session: Session, store: BlobStore, blobs: Iterable[str]) -> _Hashing:
-    """Read the stored hashes of these blobs and start computing the others on HASH_THREADS
-    threads (Pillow decodes without the GIL), so the photos are decoded while the check
-    reads and matches the rest; decoding a camera photo costs more than the rest of it."""
+    """Read the stored hashes of these blobs and start computing the others in the hashing
+    processes (hashing.py), so the photos are decoded while the check reads and matches
+    the rest; decoding a camera photo costs more than the rest of it."""
     wanted = sorted(set(blobs))
     known = queries.photo_hashes(session, wanted)
-    pool = _hashing()
     return _Hashing(
-        known, {blob: pool.submit(_hash, store.path(blob)) for blob in wanted if blob not in known}
+        known, hashing.start({blob: store.path(blob) for blob in wanted if blob not in known})
     )
 
 
-def _photo_hashes(session: Session, hashing: _Hashing) -> dict[str, int]:
-    """The hashes (unsigned; absent when not a readable image); those computed are stored."""
-    known = dict(hashing.known)
-    if hashing.computing:
-        computed = {blob: future.result() for blob, future in hashing.computing.items()}
+def _photo_hashes(session: Session, pending: _Hashing) -> dict[str, int]:
+    """The hashes (unsigned; absent when not a readable image, or not hashed this time);
+    those computed are stored."""
+    known = dict(pending.known)
+    computed = hashing.collect(pending.computing)
+    if computed:
         stored = {blob: signed(h) if h is not None else None for blob, h in computed.items()}
         queries.add_photo_hashes(session, stored)
         known.update(stored)
     return {blob: unsigned(value) for blob, value in known.items() if value is not None}
-
-
-_POOL: ThreadPoolExecutor | None = None
-HASH_THREADS = min(4, os.cpu_count() or 1)
-
-
-def _hashing() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="verivali-photo-hash")
-    return _POOL
 
 
 def _with_hashes(visit: Visit, blobs: Mapping[str, str | None], hashes: Mapping[str, int]) -> Visit:
@@ -130,10 +117,6 @@ def _with_hashes(visit: Visit, blobs: Mapping[str, str | None], hashes: Mapping[
         for photo in visit.photos
     )
     return replace(visit, photos=photos)
-
-
-def _hash(path: Path) -> int | None:
-    return dhash(path) if path.exists() else None
 
 
 @dataclass(frozen=True)
@@ -256,7 +239,7 @@ def _keys(visit: Visit, village: str | None) -> list[tuple[str, str]]:
         keys.append(("village", village))
     for photo in visit.photos:
         if photo.phash is not None:
-            keys.append(("phash", str(photo.phash)))
+            # Its chunks, each with the whole hash (a peer's hashes are read from them).
             keys.extend(("ph", entry) for entry in chunk_entries(photo.phash))
     if visit.location is not None:
         keys.append(("point", f"{visit.location.lat:.6f},{visit.location.lon:.6f}"))
@@ -303,7 +286,7 @@ def _peer(submission_id: int, submitter: int | None, keys: list[tuple[str, str]]
         kk=_first(values, "kk"),
         name_birth=frozenset(name_birth),
         kecamatan=village[:6] if village else None,
-        phashes=frozenset(int(v) for v in values.get("phash", [])),
+        phashes=frozenset(int(v.rpartition(":")[2]) for v in values.get("ph", [])),
         location=point,
         household_keys=frozenset(values.get("target", [])),
     )
