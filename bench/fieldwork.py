@@ -118,7 +118,8 @@ def registry_instance(
         subprocess.run(["rm", "-rf", str(data_dir / sub)], check=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
-    if reuse and can_snapshot and marker.is_file():
+    schema = schema_fingerprint(backend)
+    if reuse and can_snapshot and marker.is_file() and marker.read_text().strip() == schema:
         print("restoring the imported registry ...", flush=True)
         if database_url:
             _postgres_copy(database_url, f"{name}_registry", name)
@@ -143,8 +144,29 @@ def registry_instance(
             run([str(VERIVALI.parent / "python"), "-c",
                  "import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute('VACUUM INTO ?',"
                  " (sys.argv[2],))", str(database), str(snapshot)], env)  # fmt: skip
-        marker.write_text("ok\n")
+        marker.write_text(schema + "\n")
     return env
+
+
+def schema_fingerprint(backend: str) -> str:
+    """A digest of the tables and indexes the code creates on this backend: a snapshot
+    taken under another schema is not restored (the registry is imported again)."""
+    import hashlib
+
+    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    import server.assignments.models  # noqa: F401 - the tables Database.create_all makes
+    import server.registry.models  # noqa: F401
+    import server.validation.models  # noqa: F401
+    from server.models import Base
+
+    dialect = postgresql.dialect() if backend == "postgresql" else sqlite.dialect()
+    ddl = []
+    for table in Base.metadata.sorted_tables:
+        ddl.append(str(CreateTable(table).compile(dialect=dialect)))
+        ddl.extend(sorted(str(CreateIndex(i).compile(dialect=dialect)) for i in table.indexes))
+    return hashlib.sha256("\n".join(ddl).encode()).hexdigest()[:16]
 
 
 def services(env: dict[str, str]) -> Services:
