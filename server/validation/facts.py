@@ -169,10 +169,46 @@ def _leaves(root: etree._Element, repeats: frozenset[str]) -> dict[str, str]:
             if len(child):
                 walk(child, path)
             elif child.text and child.text.strip():
-                found[path] = child.text.strip()
+                found.setdefault(path, child.text.strip())  # the first, as `find` gives
 
     walk(root, "")
     return found
+
+
+class _Answers:
+    """The instance's answers by path, from one walk of it (`_leaves`), so a field costs a
+    dictionary look-up rather than a search of the tree; a path the walk does not keep as
+    it is (under the top-level meta, or inside a repeat other than a row's own fields) is
+    searched in the tree."""
+
+    def __init__(self, root: etree._Element, repeats: frozenset[str]) -> None:
+        self.root = root
+        self.repeats = repeats
+        self.leaves = _leaves(root, repeats)
+
+    def _walked(self, path: str, within: str = "") -> bool:
+        steps = path.split("/")
+        if not within and steps[0] == "meta":
+            return False
+        prefix = within
+        for step in steps:
+            prefix = f"{prefix}/{step}" if prefix else step
+            if prefix in self.repeats:
+                return False
+        return True
+
+    def value(self, path: str | None) -> str | None:
+        if not path:
+            return None
+        return self.leaves.get(path) if self._walked(path) else _value(self.root, path)
+
+    def in_row(self, repeat: str, index: int, row: etree._Element, path: str | None) -> str | None:
+        """A field of the `index`-th (from 1) row of `repeat`."""
+        if not path:
+            return None
+        if self._walked(path, within=repeat):
+            return self.leaves.get(f"{repeat}[{index}]/{path}")
+        return _value(row, path)
 
 
 @dataclass(frozen=True)
@@ -193,54 +229,60 @@ def _photo(field: str, name: str | None, files: Files) -> Photo:
     return Photo(field, name, received, phash)
 
 
-def _roster(
-    root: etree._Element, fields: Mapping[str, str], files: Mapping[str, tuple[bool, int | None]]
-) -> list[Member]:
-    members = []
-    for index, row in enumerate(_all(root, fields.get("repeat")), start=1):
-        path = f"{fields['repeat']}[{index}]"
-        registry_nik = _value(row, fields.get("registry_nik"))
-        corrected = _value(row, fields.get("nik"))
-        same = parse_bool(_value(row, fields.get("nik_same")))
-        document = _value(row, fields.get("death_document"))
-        id_photo = _value(row, fields.get("id_photo"))
+def _roster(answers: _Answers, fields: Mapping[str, str], files: Files) -> list[Member]:
+    members: list[Member] = []
+    repeat = fields.get("repeat")
+    if not repeat:
+        return members
+    for index, row in enumerate(_all(answers.root, repeat), start=1):
+
+        def value(name: str, row: etree._Element = row, index: int = index) -> str | None:
+            return answers.in_row(repeat, index, row, fields.get(name))
+
+        registry_nik = value("registry_nik")
+        corrected = value("nik")
+        same = parse_bool(value("nik_same"))
         members.append(
             Member(
-                path=path,
+                path=f"{repeat}[{index}]",
                 nik=corrected or registry_nik,
-                name=_value(row, fields.get("name")),
-                sex=_value(row, fields.get("sex")),
-                birth_date=parse_date(_value(row, fields.get("birth_date"))),
-                relationship=relationship_code(_value(row, fields.get("relationship"))),
-                status=_value(row, fields.get("status")),
-                death_date=parse_date(_value(row, fields.get("death_date"))),
-                death_document=_received(files, document),
+                name=value("name"),
+                sex=value("sex"),
+                birth_date=parse_date(value("birth_date")),
+                relationship=relationship_code(value("relationship")),
+                status=value("status"),
+                death_date=parse_date(value("death_date")),
+                death_document=_received(files, value("death_document")),
                 nik_corrected=bool(corrected) and (same is False or not registry_nik),
-                id_photo=_received(files, id_photo),
-                registry_key=_value(row, fields.get("key")),
+                id_photo=_received(files, value("id_photo")),
+                registry_key=value("key"),
                 registry_nik=registry_nik,
-                registry_dead=parse_bool(_value(row, fields.get("registry_dead"))) is True,
+                registry_dead=parse_bool(value("registry_dead")) is True,
             )
         )
     return members
 
 
-def _new_members(
-    root: etree._Element, fields: Mapping[str, str], files: Mapping[str, tuple[bool, int | None]]
-) -> list[Member]:
-    members = []
-    for index, row in enumerate(_all(root, fields.get("repeat")), start=1):
-        id_photo = _value(row, fields.get("id_photo"))
+def _new_members(answers: _Answers, fields: Mapping[str, str], files: Files) -> list[Member]:
+    members: list[Member] = []
+    repeat = fields.get("repeat")
+    if not repeat:
+        return members
+    for index, row in enumerate(_all(answers.root, repeat), start=1):
+
+        def value(name: str, row: etree._Element = row, index: int = index) -> str | None:
+            return answers.in_row(repeat, index, row, fields.get(name))
+
         members.append(
             Member(
-                path=f"{fields['repeat']}[{index}]",
-                nik=_value(row, fields.get("nik")),
-                name=_value(row, fields.get("name")),
-                sex=_value(row, fields.get("sex")),
-                birth_date=parse_date(_value(row, fields.get("birth_date"))),
-                relationship=relationship_code(_value(row, fields.get("relationship"))),
+                path=f"{repeat}[{index}]",
+                nik=value("nik"),
+                name=value("name"),
+                sex=value("sex"),
+                birth_date=parse_date(value("birth_date")),
+                relationship=relationship_code(value("relationship")),
                 status="baru",
-                id_photo=_received(files, id_photo),
+                id_photo=_received(files, value("id_photo")),
                 new=True,
             )
         )
@@ -252,37 +294,41 @@ def visit_from_instance(xml: bytes, fields: FieldMap, received: Received) -> Vis
     root = etree.fromstring(xml, safe_parser())
     plain = fields.visit
     repeats = (fields.roster.get("repeat"), fields.new_members.get("repeat"))
+    answers = _Answers(root, frozenset(r for r in repeats if r))
     files = dict(received.files or {})
-    photos = [_photo(path, _value(root, path), files) for path in fields.house_photos]
-    kk_photo = _value(root, plain.get("kk_photo"))
-    assets = _value(root, plain.get("assets"))
+
+    def value(name: str) -> str | None:
+        return answers.value(plain.get(name))
+
+    photos = [_photo(path, answers.value(path), files) for path in fields.house_photos]
+    assets = value("assets")
     return Visit(
         submission_id=received.submission_id,
         instance_id=received.instance_id,
         enumerator_id=received.enumerator_id,
         form_version=(root.get("version") or "").strip(),
         current_form_version=received.current_form_version,
-        target_key=_value(root, plain.get("target")),
-        visit_type=_value(root, plain.get("visit_type")),
-        outcome=_value(root, plain.get("outcome")),
-        consent=parse_bool(_value(root, plain.get("consent"))),
-        kk=_value(root, plain.get("kk")),
-        kk_corrected=parse_bool(_value(root, plain.get("kk_same"))) is False,
-        kk_photo=_received(files, kk_photo),
-        village_code=_value(root, plain.get("village")),
-        household_size=parse_int(_value(root, plain.get("household_size"))),
+        target_key=value("target"),
+        visit_type=value("visit_type"),
+        outcome=value("outcome"),
+        consent=parse_bool(value("consent")),
+        kk=value("kk"),
+        kk_corrected=parse_bool(value("kk_same")) is False,
+        kk_photo=_received(files, value("kk_photo")),
+        village_code=value("village"),
+        household_size=parse_int(value("household_size")),
         members=(
-            *_roster(root, fields.roster, files),
-            *_new_members(root, fields.new_members, files),
+            *_roster(answers, fields.roster, files),
+            *_new_members(answers, fields.new_members, files),
         ),
         photos=tuple(photos),
-        location=parse_point(_value(root, plain.get("location"))),
-        started=parse_datetime(_value(root, plain.get("started"))),
-        ended=parse_datetime(_value(root, plain.get("ended"))),
+        location=parse_point(value("location")),
+        started=parse_datetime(value("started")),
+        ended=parse_datetime(value("ended")),
         received=received.received,
-        informant=_value(root, plain.get("informant")),
-        verdict=_value(root, plain.get("verdict")),
-        verdict_reason=_value(root, plain.get("verdict_reason")),
+        informant=value("informant"),
+        verdict=value("verdict"),
+        verdict_reason=value("verdict_reason"),
         assets=frozenset(assets.split()) if assets else frozenset(),
-        answers=_leaves(root, frozenset(r for r in repeats if r)),
+        answers=answers.leaves,
     )
