@@ -128,10 +128,23 @@ _ADD_PHOTO_HASH = InsertIgnoring(
 )
 
 
+# On PostgreSQL one statement for the group's photos, its text always the same (psycopg's
+# executemany runs an INSERT per row).
+_ADD_PHOTO_HASHES_POSTGRESQL = """
+    INSERT INTO photo_hashes (blob_sha256, phash)
+    SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING
+"""
+
+
 def add_photo_hashes(session: Session, hashes: dict[str, int | None]) -> None:
     """Keep computed hashes; a blob another check hashed first keeps its row (same file,
     same hash)."""
-    if hashes:
+    if not hashes:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        blobs, values = list(hashes), list(hashes.values())
+        session.connection().exec_driver_sql(_ADD_PHOTO_HASHES_POSTGRESQL, (blobs, values))
+    else:
         _ADD_PHOTO_HASH.run(
             session, [{"blob": blob, "phash": value} for blob, value in hashes.items()]
         )
