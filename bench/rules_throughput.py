@@ -9,14 +9,16 @@ server/validation/synth.py) is received in-process as a phone's POST is; that qu
 validation job per submission. Then:
 
   check   one worker (this process, the same `run_batch` the rq job and the in-process
-          worker call) runs every queued job, in batches of one transaction each: the
-          submission checks and the peer re-checks they queue when a flag names another.
+          worker call, with the photo-hashing processes every worker starts:
+          server/validation/hashing.py) runs every queued job, in batches of one
+          transaction each: the submission checks and the peer re-checks they queue
+          when a flag names another.
           Reported: submissions per second (all submissions over the whole drain,
           re-checks included), checks per second, p50/p99 of one check (its share of
           the time of the group it was checked in, service.evaluate_many; the commit not
           counted: a batch commits once), p50/p99 of a whole batch (claim, checks,
           commit: how long it holds SQLite's write lock), and the worker's peak RSS
-          during the drain.
+          during the drain, and that of its photo-hashing processes.
   rerun   `verivali rules rerun --all` as a subprocess: every submission checked again
           (photo hashes are already stored), with its wall time and peak RSS.
 
@@ -31,6 +33,7 @@ Results are appended to bench/results/rules_throughput-<backend>.json.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import threading
@@ -39,6 +42,7 @@ from pathlib import Path
 
 from fieldwork import ROOT, VERIVALI, record, registry_instance, send_round, set_up_round
 from proctree import children, rss
+from proctree import peak_rss as child_peak_rss
 
 
 def peak_rss_reset() -> None:
@@ -69,6 +73,7 @@ def drain(svc) -> dict[str, float]:  # type: ignore[no-untyped-def]
             break
         batch_times.append(time.perf_counter() - began)
     wall = time.monotonic() - started
+    helpers = children(os.getpid())
     with svc.db.transaction() as session:
         states = dict(
             session.execute(
@@ -88,6 +93,10 @@ def drain(svc) -> dict[str, float]:  # type: ignore[no-untyped-def]
         "p99_ms": round(times[int(len(times) * 0.99)] * 1000, 2),
         "mean_ms": round(statistics.fmean(times) * 1000, 2),
         "peak_rss_mb": round(peak_rss() / 2**20, 1),
+        # The photo-hashing processes (server/validation/hashing.py), this process's only
+        # children by now.
+        "hashing_processes": len(helpers),
+        "hashing_peak_rss_mb": round(sum(child_peak_rss(pid) for pid in helpers) / 2**20, 1),
         "job_states": states,
     }
 
@@ -162,7 +171,8 @@ def main() -> None:
         f"check: {len(truth):,} submissions, {checked['checks']:,} checks in "
         f"{checked['seconds']} s = {checked['submissions_per_s']} submissions/s "
         f"({checked['checks_per_s']} checks/s), p50 {checked['p50_ms']} ms, "
-        f"p99 {checked['p99_ms']} ms, peak RSS {checked['peak_rss_mb']} MB",
+        f"p99 {checked['p99_ms']} ms, peak RSS {checked['peak_rss_mb']} MB (photo hashing: "
+        f"{checked['hashing_processes']} processes, {checked['hashing_peak_rss_mb']} MB)",
         flush=True,
     )
     again = rerun(env)
