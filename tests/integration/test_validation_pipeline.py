@@ -408,6 +408,18 @@ def test_the_checks_commits_alone_go_unsynced(svc) -> None:  # type: ignore[no-u
     assert (synced(False), synced(True), synced(False), synced(True)) == expected
 
 
+def test_the_checks_plan_without_sequential_scans_on_postgresql(svc) -> None:  # type: ignore[no-untyped-def]
+    """A check's transaction on PostgreSQL turns sequential scans off; the next one has them."""
+    if svc.settings.is_sqlite:
+        pytest.skip("a PostgreSQL planner setting")
+
+    def seqscan(durable: bool) -> str:
+        with svc.db.transaction(durable=durable) as session:
+            return str(session.connection().exec_driver_sql("SHOW enable_seqscan").scalar())
+
+    assert (seqscan(False), seqscan(True), seqscan(False)) == ("off", "on", "off")
+
+
 def test_the_checks_read_through_a_page_cache_of_their_own(tmp_path: Path) -> None:
     """On SQLite the checks' connections get VERIVALI_WORKER_CACHE_MB; requests keep 2 MB."""
     from server.db import Database
