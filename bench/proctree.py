@@ -16,19 +16,20 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def rss(pid: int) -> int:
-    """Resident memory of `pid` in bytes (VmRSS), 0 once it has gone."""
+def _status(pid: int, field: str) -> int:
+    """A memory figure of `pid`'s /proc status in bytes, 0 once it has gone."""
     with contextlib.suppress(FileNotFoundError, ProcessLookupError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def rss(pid: int) -> int:
+    """Resident memory of `pid` in bytes (VmRSS), 0 once it has gone."""
+    return _status(pid, "VmRSS")
 
 
 def peak_rss(pid: int) -> int:
     """Peak resident memory of `pid` in bytes (VmHWM), 0 once it has gone."""
-    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return _status(pid, "VmHWM")

@@ -9,7 +9,7 @@ compare plain values.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -229,22 +229,31 @@ def _photo(field: str, name: str | None, files: Files) -> Photo:
     return Photo(field, name, received, phash)
 
 
-def _roster(answers: _Answers, fields: Mapping[str, str], files: Files) -> list[Member]:
-    members: list[Member] = []
+def _rows(
+    answers: _Answers, fields: Mapping[str, str]
+) -> Iterator[tuple[str, Callable[[str], str | None]]]:
+    """Each row of the repeat the field map names: its path (`anggota[2]`), and a reader
+    of its fields by their role in the map."""
     repeat = fields.get("repeat")
     if not repeat:
-        return members
+        return
     for index, row in enumerate(_all(answers.root, repeat), start=1):
 
         def value(name: str, row: etree._Element = row, index: int = index) -> str | None:
             return answers.in_row(repeat, index, row, fields.get(name))
 
+        yield f"{repeat}[{index}]", value
+
+
+def _roster(answers: _Answers, fields: Mapping[str, str], files: Files) -> list[Member]:
+    members = []
+    for path, value in _rows(answers, fields):
         registry_nik = value("registry_nik")
         corrected = value("nik")
         same = parse_bool(value("nik_same"))
         members.append(
             Member(
-                path=f"{repeat}[{index}]",
+                path=path,
                 nik=corrected or registry_nik,
                 name=value("name"),
                 sex=value("sex"),
@@ -264,29 +273,20 @@ def _roster(answers: _Answers, fields: Mapping[str, str], files: Files) -> list[
 
 
 def _new_members(answers: _Answers, fields: Mapping[str, str], files: Files) -> list[Member]:
-    members: list[Member] = []
-    repeat = fields.get("repeat")
-    if not repeat:
-        return members
-    for index, row in enumerate(_all(answers.root, repeat), start=1):
-
-        def value(name: str, row: etree._Element = row, index: int = index) -> str | None:
-            return answers.in_row(repeat, index, row, fields.get(name))
-
-        members.append(
-            Member(
-                path=f"{repeat}[{index}]",
-                nik=value("nik"),
-                name=value("name"),
-                sex=value("sex"),
-                birth_date=parse_date(value("birth_date")),
-                relationship=relationship_code(value("relationship")),
-                status="baru",
-                id_photo=_received(files, value("id_photo")),
-                new=True,
-            )
+    return [
+        Member(
+            path=path,
+            nik=value("nik"),
+            name=value("name"),
+            sex=value("sex"),
+            birth_date=parse_date(value("birth_date")),
+            relationship=relationship_code(value("relationship")),
+            status="baru",
+            id_photo=_received(files, value("id_photo")),
+            new=True,
         )
-    return members
+        for path, value in _rows(answers, fields)
+    ]
 
 
 def visit_from_instance(xml: bytes, fields: FieldMap, received: Received) -> Visit:
