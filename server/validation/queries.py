@@ -314,7 +314,7 @@ def replace_keys(
     if session.get_bind().dialect.name == "postgresql":
         columns = tuple(list(column) for column in zip(*new, strict=True))
         session.connection().exec_driver_sql(_INSERT_KEYS_POSTGRESQL, columns)
-    else:  # the rows as they are (a first check writes about 34 keys a submission)
+    else:  # the rows as they are (a first check writes about 32 keys a submission)
         session.connection().exec_driver_sql(_INSERT_KEYS_SQLITE, new)
 
 
