@@ -395,29 +395,24 @@ def test_jobs_left_running_by_a_dead_process_are_queued_again(ready, collect_tok
     assert jobs.drain(ready) == 1 and job_states(ready) == [("submitted", "done")]
 
 
+SHOWN = ("synchronous_commit", "enable_seqscan")
+
+
 def test_the_checks_commits_alone_go_unsynced(svc) -> None:  # type: ignore[no-untyped-def]
-    """durable=False relaxes its own commit only: the units of work after it sync again."""
+    """durable=False relaxes its own transaction only (on PostgreSQL no sequential scans)."""
 
     def synced(durable: bool) -> str:
         with svc.db.transaction(durable=durable) as session:
+            run = session.connection().exec_driver_sql
             if svc.settings.is_sqlite:  # 2 FULL, 1 NORMAL
-                return str(session.connection().exec_driver_sql("PRAGMA synchronous").scalar())
-            return str(session.connection().exec_driver_sql("SHOW synchronous_commit").scalar())
+                return str(run("PRAGMA synchronous").scalar())
+            commit, seqscan = (run(f"SHOW {name}").scalar() for name in SHOWN)
+            return f"{commit}/{seqscan}"
 
-    expected = ("1", "2", "1", "2") if svc.settings.is_sqlite else ("off", "on", "off", "on")
+    expected = (
+        ("1", "2", "1", "2") if svc.settings.is_sqlite else ("off/off", "on/on", "off/off", "on/on")
+    )
     assert (synced(False), synced(True), synced(False), synced(True)) == expected
-
-
-def test_the_checks_plan_without_sequential_scans_on_postgresql(svc) -> None:  # type: ignore[no-untyped-def]
-    """A check's transaction on PostgreSQL turns sequential scans off; the next one has them."""
-    if svc.settings.is_sqlite:
-        pytest.skip("a PostgreSQL planner setting")
-
-    def seqscan(durable: bool) -> str:
-        with svc.db.transaction(durable=durable) as session:
-            return str(session.connection().exec_driver_sql("SHOW enable_seqscan").scalar())
-
-    assert (seqscan(False), seqscan(True), seqscan(False)) == ("off", "on", "off")
 
 
 def test_the_checks_read_through_a_page_cache_of_their_own(tmp_path: Path) -> None:
