@@ -4,6 +4,12 @@ and a target list whose households are split between the two demo enumerators. T
 villages of Kota Malang get invented centroids (registry/centroids.py, not geography), so
 V32 has something to measure a phone's location against.
 
+The review queue gets something to show: the synthetic fieldwork generator
+(server/validation/synth.py) visits the first households of each demo enumerator, with its
+injected field errors, through the same path as a phone's POST, and the rules check every
+one of those submissions before the demo is committed, so the flags are there when the
+server starts.
+
 Passwords are generated on the first run and kept (mode 0600) in the data directory, so a
 demo server reachable on the network never runs with a password printed in our docs.
 Form media live in forms/media/<form file stem>/.
@@ -15,9 +21,11 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import click
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.accounts import queries as account_queries
@@ -25,6 +33,7 @@ from server.accounts import service as accounts
 from server.config import Settings
 from server.forms.service import do_publish_form
 from server.forms.xlsform import SUFFIXES
+from server.models import Submission
 from server.services import Services
 
 PROJECT = "Demo Kota Malang"
@@ -40,10 +49,15 @@ USERS = (
 # The synthetic registry and the list the demo enumerators receive.
 DEMO_KOTA = "3573"  # Kota Malang
 DEMO_PERSONS = 3000
+REGISTRY_SEED = 7
 DEMO_KECAMATAN = "357304"  # Sukun
 DEMO_LIST = "Demo Sukun"
 DEMO_TEAM = "Tim Sukun 1"
 HOUSEHOLDS_EACH = 30
+# Households each demo enumerator has visited: with the generator's duplicates, about 40
+# submissions, checked in well under a second.
+VISITED_EACH = 19
+FIELDWORK_SEED = 7
 
 
 @dataclass
@@ -54,6 +68,7 @@ class DemoSummary:
     forms: list[str] = field(default_factory=list)
     fieldwork: str = ""
     centroids: str = ""
+    submissions: str = ""
 
 
 def _passwords(settings: Settings) -> dict[str, str]:
@@ -114,6 +129,7 @@ def load_demo(svc: Services, session: Session, forms_dir: Path) -> DemoSummary:
         summary.forms.append(f"{result.form.xml_form_id} {result.version.version}")
     summary.fieldwork = _fieldwork(settings, session, project.id)
     summary.centroids = _centroids(session)
+    summary.submissions = _submissions(svc, session, project.id)
     return summary
 
 
@@ -158,7 +174,7 @@ def _fieldwork(settings: Settings, session: Session, project_id: int) -> str:
     if region_by_code(session, DEMO_KOTA) is None:
         return f"none (the region table has no {DEMO_KOTA}; see VERIVALI_REGIONS_WITHIN)"
     out = settings.data_dir / "demo-registry"
-    write_synthetic(DEMO_KOTA, DEMO_PERSONS, 7, out)
+    write_synthetic(DEMO_KOTA, DEMO_PERSONS, REGISTRY_SEED, out)
     do_import(session, out / "dtks.csv", "dtks", rejected_path=out / "dtks.rejected.csv")
     lead = account_queries.user_by_username(session, "koordinator1")
     team = assignments.do_create_team(
@@ -178,6 +194,78 @@ def _fieldwork(settings: Settings, session: Session, project_id: int) -> str:
     return summary
 
 
+def _submissions(svc: Services, session: Session, project_id: int) -> str:
+    """Synthetic visits of the demo enumerators' households, checked by the rules (once,
+    when the demo project has no submission of the questionnaire); its submissions by
+    review state."""
+    from server.forms import queries as form_queries
+    from server.validation import queries as validation_queries
+    from server.validation import synth
+
+    form = form_queries.form_by_xml_id(session, project_id, synth.FORM_ID)
+    if form is None:
+        return f"none (no {synth.FORM_ID} form in forms/)"
+    # Deleted ones count too: their instanceIDs, which the generator would send again, are
+    # taken.
+    sent = session.scalar(select(Submission.id).where(Submission.form_id == form.id).limit(1))
+    if sent is None and (why_not := _visit(svc, session, project_id)):
+        return why_not
+    counts = validation_queries.review_states(session, [form.id])
+    states = ", ".join(f"{state} {n}" for state, n in sorted(counts.items()))
+    return f"{sum(counts.values())} ({states})"
+
+
+def _visit(svc: Services, session: Session, project_id: int) -> str:
+    """Send the generator's visits of the first `VISITED_EACH` households of each demo
+    enumerator as phones do, then run their queued checks here, in this transaction; why
+    not, when nothing could be sent."""
+    from server.forms import queries as form_queries
+    from server.registry.synth import TRUTH_FILE, write_synthetic
+    from server.validation import jobs, synth, synth_queries
+
+    enumerators = {
+        user.id
+        for name, role in USERS
+        if role == "enumerator"
+        and (user := account_queries.user_by_username(session, name)) is not None
+        and account_queries.is_member(session, user.id, project_id)
+    }
+    taken: dict[int, int] = {}
+    targets = []
+    for target in synth_queries.assigned_targets(session, project_id):
+        if target.assignee_id in enumerators and taken.get(target.assignee_id, 0) < VISITED_EACH:
+            taken[target.assignee_id] = taken.get(target.assignee_id, 0) + 1
+            targets.append(target)
+    version = synth_queries.current_version(session, project_id, synth.FORM_ID)
+    if not targets or version is None:
+        return "none (no households assigned to the demo enumerators)"
+    registry = svc.settings.data_dir / "demo-registry"
+    if not (registry / TRUTH_FILE).is_file():
+        # The generator is deterministic: the same registry as the one imported.
+        write_synthetic(DEMO_KOTA, DEMO_PERSONS, REGISTRY_SEED, registry)
+    person_ids = sorted({m.person_id for t in targets for m in synth.list_members(t.members)})
+    visits = list(
+        synth.plan_fieldwork(
+            targets,
+            synth.RegistryTruth.read(registry, {synth.snapshot_kk(t.snapshot) for t in targets}),
+            synth_queries.centroids(session, DEMO_KOTA),
+            version,
+            synth_queries.source_keys(session, person_ids),
+            synth.first_day_for(VISITED_EACH, date.today()),
+            seed=FIELDWORK_SEED,
+        )
+    )
+    form = form_queries.submission_forms(session, synth.FORM_ID, version, [project_id])[0]
+    synth.keep_photos(svc.store, visits)
+    receipts = synth.do_store_visits(session, svc.store, form, visits)
+    # As a worker would, but in the demo's own transaction: on SQLite a worker's could not
+    # write until this one commits. One group, so duplicates find each other.
+    claimed = [job for r in receipts if r.job_id for job in jobs.claim(session, r.job_id)]
+    if claimed:
+        jobs.run_claimed(session, svc, claimed)
+    return ""
+
+
 def print_demo(summary: DemoSummary, settings: Settings) -> None:
     """Tell the person at the terminal how to point ODK Collect at this server."""
     from server.serving import public_base_url
@@ -190,6 +278,7 @@ def print_demo(summary: DemoSummary, settings: Settings) -> None:
     echo(f"  forms: {', '.join(summary.forms) or '(none in forms/)'}")
     echo(f"  fieldwork: {summary.fieldwork}")
     echo(f"  centroids: {summary.centroids}")
+    echo(f"  submissions: {summary.submissions}")
     echo(f"  web:   {base}/")
     echo(f"  QR team sheet (koordinator1): {base}/projects/{pid}/teams/sheet")
     echo("")

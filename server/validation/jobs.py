@@ -209,7 +209,7 @@ def requeue_stale(session: Session) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _check(session: Session, svc: Services, claimed: list[Claimed]) -> list[int]:
+def run_claimed(session: Session, svc: Services, claimed: list[Claimed]) -> list[int]:
     """Run claimed jobs in the session's transaction, their submissions checked together
     (service.evaluate_many); the peer jobs they queued."""
     from server.validation.service import evaluate_many
@@ -236,7 +236,7 @@ def _run_alone(svc: Services, job: Claimed) -> None:
     """One job in its own transaction; a failure is recorded and retried, never lost."""
     try:
         with svc.db.transaction() as session:
-            for peer_job in _check(session, svc, [job]):
+            for peer_job in run_claimed(session, svc, [job]):
                 notify(session, svc, peer_job)
     except Exception as exc:  # noqa: BLE001 - a failed check is recorded and retried
         log.exception("validation job %s failed", job[0])
@@ -249,7 +249,7 @@ def _run_group(session: Session, svc: Services, group: list[Claimed]) -> list[in
     its own, so only the failing one is rolled back (and retried). The peer jobs queued."""
     try:
         with session.begin_nested():
-            return _check(session, svc, group)
+            return run_claimed(session, svc, group)
     except Exception as exc:  # noqa: BLE001 - the group's work is rolled back, then retried
         if len(group) == 1:
             log.exception("validation job %s failed", group[0][0])

@@ -106,6 +106,27 @@ def assert_one_error_line(outcome: Outcome, *fragments: str) -> str:
     return lines[0]
 
 
+def demo_queue(root: Path) -> tuple[int, int, set[str]]:
+    """The instance's submissions, those whose check is still to run, and the flags'
+    severities."""
+    from sqlalchemy import func, select
+
+    from server import build_services
+    from server.config import load_settings
+    from server.models import Submission
+    from server.validation.models import StoredFlag, ValidationJob
+
+    svc = build_services(load_settings(environment(root)))
+    try:
+        with svc.db.transaction(write=False) as session:
+            stored = session.scalar(select(func.count()).select_from(Submission)) or 0
+            unchecked = session.scalar(select(func.count()).where(ValidationJob.state != "done"))
+            severities = set(session.scalars(select(StoredFlag.severity).distinct()))
+    finally:
+        svc.db.dispose()
+    return stored, unchecked or 0, severities
+
+
 # ---- a whole session in real processes -----------------------------------------------------
 
 
@@ -176,6 +197,17 @@ def test_scripted_session(tmp_path: Path) -> None:
     assert len({entry.split()[0] for entry in shipped}) == len(shipped)
     assert first.out == second.out  # same tokens and passwords: nothing was created twice
     assert "  centroids: the villages of 3573 at invented positions" in first.out
+    # The review queue's synthetic fieldwork: checked, with a mix of outcomes, sent once.
+    submissions_line = next(line for line in first.lines if line.startswith("  submissions: "))
+    printed = re.fullmatch(r"  submissions: (\d+) \((.+)\)", submissions_line)
+    assert printed, submissions_line
+    states = {state: int(n) for state, n in (p.split() for p in printed.group(2).split(", "))}
+    assert sum(states.values()) == int(printed.group(1)) > 0
+    assert states.get("hasIssues", 0) >= 1 and states.get("approved", 0) >= 1, states
+    stored, unchecked, severities = demo_queue(tmp_path)
+    assert stored == int(printed.group(1))  # the second run added none
+    assert unchecked == 0
+    assert severities & {"HIGH", "BLOCK"}
     credentials = tmp_path / "data" / "demo_credentials.json"
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
     assert set(json.loads(credentials.read_text())) >= {"admin", "pencacah1"}
