@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export VERIVALI_DATA_DIR ?= $(CURDIR)/instance
 
-.PHONY: run test check lint bench clean install
+.PHONY: run test check lint bench clean install messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ check: $(STAMP)
 	$(BIN)/ruff check server tests bench
 	$(BIN)/ruff format --check server tests bench
 	$(BIN)/mypy server
+
+# Extract the web UI's texts into the English catalog (then translate the empty entries).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l --no-location --sort-output -o $(VENV)/messages.pot .
+	$(BIN)/pybabel update -i $(VENV)/messages.pot -d server/translations -l en --no-fuzzy-matching --width 100
 
 bench: $(STAMP)
 	$(BIN)/python bench/submissions.py

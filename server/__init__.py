@@ -29,6 +29,7 @@ def build_services(settings: Settings) -> Services:
         NonceCounts,
         RedisNonceCounts,
     )
+    from server.accounts.throttle import Counts, LoginThrottle, MemoryCounts, RedisCounts
     from server.db import Database
     from server.jobs import make_queue
     from server.storage import BlobStore
@@ -36,10 +37,13 @@ def build_services(settings: Settings) -> Services:
     store = BlobStore(settings.blob_dir, settings.tmp_dir)
     store.ensure_dirs()
     counts: NonceCounts = MemoryNonceCounts()
+    failures: Counts = MemoryCounts()
     if settings.redis_url:
         from redis import Redis
 
-        counts = RedisNonceCounts(Redis.from_url(settings.redis_url))
+        client = Redis.from_url(settings.redis_url)
+        counts = RedisNonceCounts(client)
+        failures = RedisCounts(client, prefix=f"{settings.rq_queue}:login:")
     return services.Services(
         settings=settings,
         db=Database(settings),
@@ -48,6 +52,7 @@ def build_services(settings: Settings) -> Services:
             settings.secret_key, settings.realm, settings.digest_nonce_ttl, counts
         ),
         basic_cache=BasicCache(),
+        throttle=LoginThrottle(failures),
         jobs=make_queue(settings.redis_url, settings.rq_queue),
     )
 
@@ -59,11 +64,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from server import http, services
+    from server import http, i18n, services
     from server.config import load_settings
+    from server.web import session as websession
 
     settings = settings or load_settings()
-    app = Flask(__name__, template_folder="../templates")
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=None)
     if settings.trust_proxy:
         # Behind nginx/Caddy: honour X-Forwarded-Proto/Host so https is detected (Basic auth
@@ -72,12 +78,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     svc = build_services(settings)
     services.install(app, svc)
     http.install(app)
+    i18n.install(app, settings.data_dir)
+    websession.install(app)
 
     from server.assignments.views import bp as assignments_bp
     from server.openrosa.views import bp as openrosa_bp
+    from server.reviews.views import bp as reviews_bp
     from server.web import bp as web_bp
+    from server.web.account import bp as accounts_bp
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(reviews_bp)
     app.register_blueprint(assignments_bp)
     app.register_blueprint(openrosa_bp)
     logging.getLogger("server").setLevel(logging.INFO)

@@ -262,6 +262,7 @@ class Database:
         """Create missing tables (idempotent)."""
         import server.assignments.models  # noqa: F401 (registers the assignment tables)
         import server.registry.models  # noqa: F401 (registers the registry tables)
+        import server.reviews.models  # noqa: F401 (registers the review tables)
         import server.validation.models  # noqa: F401 (registers the validation tables)
 
         Base.metadata.create_all(self.engine)

@@ -2,7 +2,8 @@
 
 Uploaded file parts are streamed straight into hashing temporary files in the data
 directory (never held in memory). Every error becomes a declared problem rendered as an
-OpenRosa message, which is what Collect shows the enumerator; nothing answers a bare 500.
+OpenRosa message, which is what Collect shows the enumerator, or, on the web UI's pages
+(HTML_BLUEPRINTS), as a page in the reader's language; nothing answers a bare 500.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import IO
 
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Request, Response, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from server import problems
@@ -20,6 +21,9 @@ from server.problems import ProblemError
 
 log = logging.getLogger(__name__)
 XML_SPOOL_BYTES = 1_000_000
+# The blueprints whose errors are pages for people, not OpenRosa messages for Collect
+# (filled by websession.page_blueprint).
+HTML_BLUEPRINTS: set[str] = set()
 
 
 class VerivaliRequest(Request):
@@ -54,8 +58,31 @@ def challenge_headers(
     return headers
 
 
+def _render_page(error: ProblemError) -> Response:
+    """The problem as a page in the reader's language; a visitor who must sign in is sent to
+    the sign-in page instead."""
+    from server.i18n import language
+
+    if error.status == 401:
+        response = redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+        return response  # type: ignore[return-value]
+    page = render_template("error.html", message=error.message(language()), code=error.problem.code)
+    response = Response(page, status=error.status, mimetype="text/html")
+    response.headers["X-Verivali-Problem"] = error.problem.code
+    response.headers["Cache-Control"] = "no-store"
+    if error.status == 429 and "seconds" in error.details:
+        response.headers["Retry-After"] = str(error.details["seconds"])
+    return response
+
+
 def render_problem(error: ProblemError) -> Response:
-    """An OpenRosa <OpenRosaResponse> carrying the problem's Indonesian message."""
+    """An OpenRosa <OpenRosaResponse> carrying the problem's Indonesian message, or a page
+    on the web UI's blueprints."""
+    if request and (
+        request.blueprint in HTML_BLUEPRINTS
+        or (request.blueprint is None and request.accept_mimetypes.best == "text/html")
+    ):
+        return _render_page(error)
     svc = current_app.extensions["verivali"]
     headers = openrosa_headers(svc.settings.max_submission_bytes)
     response = xml_response(

@@ -26,7 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-ROLES = ("admin", "designer", "supervisor", "enumerator")
+# admin: everything · designer: forms · supervisor (koordinator): their teams' submissions
+# and assignments · viewer: a project's submissions, read-only and masked · enumerator:
+# fills forms in Collect.
+ROLES = ("admin", "designer", "supervisor", "viewer", "enumerator")
 FORM_STATES = ("open", "closing", "closed")
 # ODK Central's review states; Kobo's validation status maps onto them in reviews/.
 REVIEW_STATES = ("received", "hasIssues", "edited", "approved", "rejected")
@@ -195,6 +198,9 @@ class Submission(Base):
         # An enumerator's (or a team's) submissions of a form: the validation bridge's
         # enumerator statistics and same-enumerator peers.
         Index("ix_submissions_submitter", "form_id", "submitter_id"),
+        # The review queue: newest first within a form and state, or worst flags first.
+        Index("ix_submissions_queue", "form_id", "review_state", "id"),
+        Index("ix_submissions_queue_rank", "form_id", "flag_rank", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -209,6 +215,14 @@ class Submission(Base):
     review_by_rules: Mapped[bool] = mapped_column(Boolean, default=True)
     submitter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[str | None] = mapped_column(String(255))
+    # What the rules' last check found, kept here for the review queue's filters and sort:
+    # the household's village, the worst flag's rank (0 none, 1 LOW .. 4 BLOCK) and the
+    # number of flags.
+    village_code: Mapped[str | None] = mapped_column(String(10))
+    flag_rank: Mapped[int] = mapped_column(Integer, default=0)
+    flag_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Sent up to an admin by a koordinator (escalate), until an admin decides.
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -143,6 +143,19 @@ OUTSIDE_TEAM = _p(
     "Koordinator hanya dapat memindahkan sasaran antar pencacah dalam timnya sendiri.",
     "A supervisor can only move targets between enumerators of their own team.",
 )
+CSRF_FAILED = _p(
+    "403.4",
+    403,
+    "Formulir ini sudah kedaluwarsa atau tidak dikirim dari halaman Verivali. Muat ulang "
+    "halaman lalu coba lagi.",
+    "This form has expired or was not sent from a Verivali page. Reload the page and try again.",
+)
+READ_ONLY = _p(
+    "403.5",
+    403,
+    "Peran {role} hanya dapat melihat, tidak dapat mengubah.",
+    "The {role} role can look but not change anything.",
+)
 
 # 404: what you asked for does not exist (or is not yours to see).
 NOT_FOUND = _p(
@@ -204,6 +217,12 @@ TARGET_NOT_FOUND = _p(
     404,
     "Sasaran {target} tidak ditemukan.",
     "Target {target} was not found.",
+)
+SUBMISSION_NOT_FOUND = _p(
+    "404.11",
+    404,
+    "Kiriman {submission_id} tidak ditemukan.",
+    "Submission {submission_id} was not found.",
 )
 METHOD_NOT_ALLOWED = _p(
     "405.1",
@@ -267,6 +286,28 @@ FORM_ID_MISMATCH = _p(
 )
 
 # 413/415/422: what was sent cannot be accepted.
+BLOCKED_APPROVAL = _p(
+    "409.9",
+    409,
+    "Kiriman {submission_id} memiliki temuan BLOCK dan tidak dapat disetujui: perbaiki "
+    "nilainya, kembalikan untuk kunjungan ulang, atau tolak.",
+    "Submission {submission_id} has a BLOCK flag and cannot be approved: correct the value, "
+    "return it for a revisit, or reject it.",
+)
+REVIEW_STATE_CHANGED = _p(
+    "409.10",
+    409,
+    "Kiriman {submission_id} baru saja diubah orang lain (sekarang: {state}). Muat ulang "
+    "halaman, lalu putuskan lagi.",
+    "Submission {submission_id} was just changed by someone else (now: {state}). Reload the "
+    "page, then decide again.",
+)
+LOGIN_THROTTLED = _p(
+    "429.1",
+    429,
+    "Terlalu banyak percobaan masuk yang gagal. Coba lagi dalam {minutes} menit.",
+    "Too many failed sign-in attempts. Try again in {minutes} minutes.",
+)
 TOO_LARGE = _p(
     "413.1",
     413,

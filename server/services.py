@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from server import problems
 from server.accounts.basic import BasicCache
 from server.accounts.digest import DigestAuthority
+from server.accounts.throttle import LoginThrottle
 from server.config import Settings
 from server.db import Database, commit, rollback
 from server.http import render_problem
@@ -34,6 +35,7 @@ class Services:
     store: BlobStore
     digest: DigestAuthority
     basic_cache: BasicCache
+    throttle: LoginThrottle
     jobs: JobQueue
 
 

@@ -43,6 +43,10 @@ class Stored:
     rule_settings: dict[str, Any] | None
     form_version_id: int  # the version the phone filled
     form_version_md5: str
+    # What the last check left for the review queue (Submission.village_code and so on).
+    village_code: str | None = None
+    flag_rank: int = 0
+    flag_count: int = 0
 
 
 _SUBMITTED = aliased(FormVersion)
@@ -66,6 +70,9 @@ _STORED = (
         _CURRENT.rule_settings,
         _SUBMITTED.id,
         _SUBMITTED.md5,
+        Submission.village_code,
+        Submission.flag_rank,
+        Submission.flag_count,
     )
     .join(SubmissionVersion, SubmissionVersion.id == Submission.current_version_id)
     .join(_SUBMITTED, _SUBMITTED.id == SubmissionVersion.form_version_id)
@@ -480,6 +487,13 @@ _SET_STATE = (
     .where(Submission.id == bindparam("submission"))
     .values(review_state=bindparam("state"), review_by_rules=True)
 )
+_SET_QUEUE_FACTS = (
+    update(Submission)
+    .where(Submission.id == bindparam("submission"))
+    .values(
+        village_code=bindparam("village"), flag_rank=bindparam("rank"), flag_count=bindparam("n")
+    )
+)
 
 
 def replace_flags(
@@ -518,6 +532,20 @@ def set_review_states(session: Session, states: Mapping[int, str]) -> None:
             session,
             _SET_STATE,
             [{"submission": sid, "state": state} for sid, state in states.items()],
+        )
+
+
+def set_queue_facts(session: Session, facts: Mapping[int, tuple[str | None, int, int]]) -> None:
+    """What the review queue filters and sorts by (submission ID: its village, worst flag's
+    rank, number of flags), for the submissions where it changed."""
+    if facts:
+        run(
+            session,
+            _SET_QUEUE_FACTS,
+            [
+                {"submission": sid, "village": village, "rank": rank, "n": n}
+                for sid, (village, rank, n) in facts.items()
+            ],
         )
 
 

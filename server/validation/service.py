@@ -473,8 +473,13 @@ def evaluate_many(
         },
     )
     changed: dict[int, str] = {}
+    queue_facts: dict[int, tuple[str | None, int, int]] = {}
     for sid, check in checks.items():
         found = check.found
+        worst_flag = worst(flags[sid])
+        queue = (check.village, worst_flag.rank + 1 if worst_flag else 0, len(flags[sid]))
+        if queue != (found.village_code, found.flag_rank, found.flag_count):
+            queue_facts[sid] = queue
         named = named_submissions([*replaced[sid], *(f.evidence for f in flags[sid])]) - {sid}
         state = found.review_state
         if found.review_by_rules and state in MACHINE_STATES:
@@ -486,6 +491,7 @@ def evaluate_many(
                 changed[sid] = state
         results[sid] = Evaluation(sid, flags[sid], state, peers[sid], sorted(named))
     queries.set_review_states(session, changed)
+    queries.set_queue_facts(session, queue_facts)
     audit.record_many(
         session,
         None,

@@ -1,4 +1,6 @@
-"""The server's own small pages: the landing page and a health check."""
+"""The web UI's own pages and plumbing: the landing page and health check (here), the
+browser session and CSRF (session.py), and one's account: sign-in, password, language
+(account.py). The review pages live in server/reviews/."""
 
 from __future__ import annotations
 

@@ -21,6 +21,10 @@ FORBIDDEN = {
     "server.problems": ("server.",),
     "server.storage": ("server.",),
     "server.db": ("server.openrosa", "server.forms", "server.accounts", "server.services"),
+    # The review UI and Collect's protocol share only what lies below them.
+    "server.reviews": ("server.openrosa",),
+    "server.openrosa": ("server.reviews", "server.web"),
+    "server.web": ("server.openrosa", "server.reviews"),
 }
 
 

@@ -1,0 +1,164 @@
+"""What the detail page of one submission shows, gathered in one place: its answers under
+the form's labels, the registry household it visited, flags with evidence, photos, the
+location, versions, history and comments."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from sqlalchemy.orm import Session
+
+from server.forms.labels import Section, read_labels, render_instance
+from server.registry.models import Household, Person
+from server.reviews import queries
+from server.validation.models import StoredFlag
+
+_DIGITS16 = re.compile(r"(?<![0-9])[0-9]{16}(?![0-9])")
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str
+    content_type: str
+    received: bool
+
+
+@dataclass(frozen=True)
+class Point:
+    lat: float
+    lon: float
+    accuracy: float | None = None
+
+
+@dataclass
+class Detail:
+    """Everything the detail page shows of one submission."""
+
+    head: queries.Head
+    submitter: str
+    instance_name: str | None
+    sections: list[Section]
+    flags: list[StoredFlag]
+    flagged_fields: set[str]
+    photos: list[Photo]
+    location: Point | None
+    village_name: str
+    centroid: Point | None
+    household: Household | None
+    members: list[Person]
+    # 16-digit numbers on one side only: the registry's not in the answers, and back.
+    registry_only: set[str] = field(default_factory=set)
+    answers_only: set[str] = field(default_factory=set)
+    revisit_reason: str | None = None
+    target_state: str | None = None
+    versions: list[queries.VersionInfo] = field(default_factory=list)
+    history: list[queries.HistoryEntry] = field(default_factory=list)
+    comments: list[queries.CommentRow] = field(default_factory=list)
+
+
+def _point(value: str) -> Point | None:
+    parts = value.split()
+    try:
+        lat, lon = float(parts[0]), float(parts[1])
+        accuracy = float(parts[3]) if len(parts) > 3 else None
+    except (IndexError, ValueError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return Point(lat, lon, accuracy)
+
+
+def _flagged(flags: list[StoredFlag]) -> set[str]:
+    """The answer paths the flags name, without repeat indexes ("anggota/nik_benar")."""
+    found = set()
+    for flag in flags:
+        for name in flag.fields or []:
+            found.add(re.sub(r"\[[0-9]+\]", "", str(name)))
+    return found
+
+
+def _numbers(sections: list[Section]) -> set[str]:
+    found: set[str] = set()
+    for section in sections:
+        for answer in section.answers:
+            found.update(_DIGITS16.findall(answer.value))
+        for table in section.tables:
+            for row in table.rows:
+                for cell in row:
+                    if cell is not None:
+                        found.update(_DIGITS16.findall(cell.value))
+    return found
+
+
+def gather(session: Session, head: queries.Head, language: str) -> Detail:
+    """The detail page of a submission the viewer may see."""
+    versions = queries.versions(session, head.id)
+    current = next((v for v in versions if v.id == head.current_version_id), None)
+    sections: list[Section] = []
+    location = None
+    if current is not None:
+        xml = queries.version_xml(session, current.id)
+        try:
+            labels = read_labels(queries.form_xml(session, current.form_version_id))
+            sections = render_instance(labels, xml, language)
+        except (ValueError, etree.XMLSyntaxError):
+            sections = []
+        for section in sections:
+            for answer in section.answers:
+                if answer.kind == "geopoint" and location is None:
+                    location = _point(answer.value)
+    files = queries.attachments(session, current.id) if current is not None else []
+    photos = [
+        Photo(f.name, f.content_type or "", f.blob_sha256 is not None)
+        for f in files
+        if (f.content_type or "").startswith("image/") or f.blob_sha256 is None
+    ]
+    flags = queries.flags(session, head.id)
+    target = queries.target_of(session, head.id)
+    household = queries.household(session, target.household_id) if target else None
+    members = queries.household_members(session, household.id) if household else []
+    village = head.village_code or (target.village_code if target else None)
+    names = queries.region_names(session, [village])
+    centroid = queries.centroid(session, village) if village else None
+    in_answers = _numbers(sections)
+    in_registry = {p.nik for p in members if p.nik} | (
+        {household.kk} if household and household.kk else set()
+    )
+    return Detail(
+        head=head,
+        submitter=queries.user_name(session, head.submitter_id),
+        instance_name=current.instance_name if current else None,
+        sections=sections,
+        flags=flags,
+        flagged_fields=_flagged(flags),
+        photos=photos,
+        location=location,
+        village_name=names.get(village or "", ""),
+        centroid=Point(*centroid) if centroid else None,
+        household=household,
+        members=members,
+        registry_only=in_registry - in_answers if sections else set(),
+        answers_only=in_answers - in_registry if household else set(),
+        revisit_reason=target.revisit_reason if target else None,
+        target_state=target.state if target else None,
+        versions=versions,
+        history=queries.history(session, head.id),
+        comments=queries.comments(session, head.id),
+    )
+
+
+def evidence_items(evidence: dict[str, Any]) -> list[tuple[str, str]]:
+    """A flag's evidence as (key, text) lines, nested values written compactly."""
+    items = []
+    for key, value in evidence.items():
+        if isinstance(value, list | tuple):
+            text = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            text = "; ".join(f"{k}: {v}" for k, v in value.items())
+        else:
+            text = str(value)
+        items.append((str(key), text))
+    return items
