@@ -72,6 +72,8 @@ class Target(Base):
         Index("ix_targets_assignee", "assignee_id"),
         Index("ix_targets_project_village", "project_id", "village_code"),
         Index("ix_targets_household", "household_id"),
+        # The household a submission visited (the review queue shows its label).
+        Index("ix_targets_submission", "submission_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

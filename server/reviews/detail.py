@@ -5,18 +5,23 @@ location, versions, history and comments."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from server.forms.labels import Section, read_labels, render_instance
+from server.forms.labels import Answer, RepeatTable, Section, read_labels, render_instance
 from server.registry.models import Household, Person
 from server.reviews import queries
 from server.validation.models import StoredFlag
 
 _DIGITS16 = re.compile(r"(?<![0-9])[0-9]{16}(?![0-9])")
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][\w.-]*)\}")
+# Kinds a reviewer does not read as answers: form metadata (start, end, device) and values
+# the form computed (the registry's, shown beside the answers anyway).
+HIDDEN_KINDS = frozenset({"meta", "calculate", "note"})
 
 
 @dataclass(frozen=True)
@@ -49,9 +54,11 @@ class Detail:
     centroid: Point | None
     household: Household | None
     members: list[Person]
-    # 16-digit numbers on one side only: the registry's not in the answers, and back.
+    # 16-digit numbers on one side only: the registry's the phone never had, and those the
+    # enumerator entered that the registry does not hold.
     registry_only: set[str] = field(default_factory=set)
     answers_only: set[str] = field(default_factory=set)
+    minutes: float | None = None  # from the form's start to its end
     revisit_reason: str | None = None
     target_state: str | None = None
     versions: list[queries.VersionInfo] = field(default_factory=list)
@@ -93,6 +100,64 @@ def _numbers(sections: list[Section]) -> set[str]:
     return found
 
 
+def _values(sections: list[Section]) -> dict[str, str]:
+    """Every answer outside repeats by its question name (for ${name} in labels)."""
+    return {a.path.rsplit("/", 1)[-1]: a.shown for s in sections for a in s.answers}
+
+
+def _minutes(values: dict[str, str]) -> float | None:
+    try:
+        start = datetime.fromisoformat(values["start"])
+        end = datetime.fromisoformat(values["end"])
+    except (KeyError, ValueError):
+        return None
+    return round((end - start).total_seconds() / 60, 1)
+
+
+def readable(sections: list[Section]) -> list[Section]:
+    """The sections as a reviewer reads them: no metadata, notes or computed values outside
+    repeats, and ${name} in a label replaced by that answer (by "…" when it has none, as in
+    a repeat's column)."""
+    values = _values(sections)
+
+    def label(text: str) -> str:
+        return _REFERENCE.sub(lambda m: values.get(m.group(1), "…"), text)
+
+    def keep(answer: Answer | None) -> bool:
+        return answer is None or answer.kind not in HIDDEN_KINDS
+
+    shown = []
+    for section in sections:
+        answers = tuple(replace(a, label=label(a.label)) for a in section.answers if keep(a))
+        tables = []
+        for table in section.tables:
+            kinds: dict[str, str] = {}
+            for row in table.rows:
+                for (path, _label), cell in zip(table.columns, row, strict=True):
+                    if cell is not None:
+                        kinds.setdefault(path, cell.kind)
+            # A repeat's computed values stay: they say whom each row is about.
+            wanted = [
+                i
+                for i, (p, _) in enumerate(table.columns)
+                if kinds.get(p) not in HIDDEN_KINDS - {"calculate"}
+            ]
+            if wanted:
+                tables.append(
+                    RepeatTable(
+                        path=table.path,
+                        label=label(table.label),
+                        columns=tuple(
+                            (p, label(t)) for i, (p, t) in enumerate(table.columns) if i in wanted
+                        ),
+                        rows=tuple(tuple(row[i] for i in wanted) for row in table.rows),
+                    )
+                )
+        if answers or tables:
+            shown.append(replace(section, answers=answers, tables=tuple(tables)))
+    return shown
+
+
 def gather(session: Session, head: queries.Head, language: str) -> Detail:
     """The detail page of a submission the viewer may see."""
     versions = queries.versions(session, head.id)
@@ -123,6 +188,11 @@ def gather(session: Session, head: queries.Head, language: str) -> Detail:
     village = head.village_code or (target.village_code if target else None)
     names = queries.region_names(session, [village])
     centroid = queries.centroid(session, village) if village else None
+    minutes = _minutes(_values(sections))
+    # The registry's numbers the phone had (computed values included), and those the
+    # enumerator entered.
+    on_phone = _numbers(sections)
+    sections = readable(sections)
     in_answers = _numbers(sections)
     in_registry = {p.nik for p in members if p.nik} | (
         {household.kk} if household and household.kk else set()
@@ -140,8 +210,9 @@ def gather(session: Session, head: queries.Head, language: str) -> Detail:
         centroid=Point(*centroid) if centroid else None,
         household=household,
         members=members,
-        registry_only=in_registry - in_answers if sections else set(),
+        registry_only=in_registry - on_phone - in_answers if sections else set(),
         answers_only=in_answers - in_registry if household else set(),
+        minutes=minutes,
         revisit_reason=target.revisit_reason if target else None,
         target_state=target.state if target else None,
         versions=versions,

@@ -102,6 +102,7 @@ class QueueRow:
     id: int
     instance_name: str | None
     xml_form_id: str
+    household: str | None  # the visited household's label on the list (head, place)
     submitter: str
     created_at: datetime
     review_state: str
@@ -169,6 +170,7 @@ def queue_page(
             Submission.id,
             current.instance_name,
             Form.xml_form_id,
+            Target.label,
             func.coalesce(func.nullif(User.display_name, ""), User.username, ""),
             Submission.created_at,
             Submission.review_state,
@@ -180,6 +182,7 @@ def queue_page(
         .join(Form, Form.id == Submission.form_id)
         .outerjoin(current, current.id == Submission.current_version_id)
         .outerjoin(User, User.id == Submission.submitter_id)
+        .outerjoin(Target, Target.submission_id == Submission.id)
     )
     query = _filtered(base, project_id, submitters, view, zone)
     after = view.after

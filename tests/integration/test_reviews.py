@@ -3,6 +3,7 @@ filters, counts and pages, the detail page with masked NIKs, and the decisions."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -159,8 +160,6 @@ def test_keyset_pages_cover_the_queue_once(app, world: World, monkeypatch) -> No
         url = f"/projects/{world.project_id}/reviews?sort={sort}"
         while url:
             html = client.get(url).get_data(as_text=True)
-            import re
-
             seen += [int(n) for n in re.findall(r">#(\d+)</a>", html)]
             found = re.search(r'rel="next" href="([^"]+)"', html)
             url = found.group(1).replace("&amp;", "&") if found else ""
@@ -180,6 +179,19 @@ def test_the_detail_page_masks_niks_until_revealed_and_audits_it(app, svc, world
     assert revealed.status_code == 200 and nik in revealed.get_data(as_text=True)
     assert revealed.headers["Cache-Control"] == "no-store"
     assert audit_actions(svc, sid)[-1] == "submission.reveal"
+
+
+def test_no_page_shows_a_whole_nik_or_kk_until_revealed(app, world: World) -> None:
+    """The queue and every detail page carry no run of 16 digits (NIK, KK) for anyone."""
+    for username in ("admin", "koordinator1", "pengamat"):
+        client = signed_in(app, username)
+        pages = [f"/projects/{world.project_id}/reviews"] + [
+            f"/projects/{world.project_id}/submissions/{sid}"
+            for sid in world.team1 + (world.team2 if username != "koordinator1" else [])
+        ]
+        for url in pages:
+            html = client.get(url).get_data(as_text=True)
+            assert not re.search(r"(?<![0-9])[0-9]{16}(?![0-9])", html), (username, url)
 
 
 def test_approving_is_audited_and_taken_from_the_rules(app, svc, world: World) -> None:

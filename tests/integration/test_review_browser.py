@@ -1,0 +1,136 @@
+"""The review pages in a real headless Chromium (Debian's chromium, driven by Playwright), on
+the demo's data: sign in, filter the queue, open a flagged submission, return it for a
+revisit (and see the household back on the enumerator's phone over OpenRosa), approve
+another. Screenshots of the queue and the detail page go to the test's directory, and to
+VERIVALI_SCREENSHOT_DIR when set (docs/screenshots/ is made that way)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from collect import CollectClient, WsgiTransport
+from conftest import IN_CI, PASSWORD, ROOT
+from sqlalchemy import select
+from test_assignments import rows
+from test_pages_browser import CHROMIUM, shoot
+from werkzeug.serving import make_server
+
+from server.accounts import queries as account_queries
+from server.assignments.models import Target
+from server.demo import load_demo
+from server.models import Submission, User
+from server.registry.regions import do_load_regions
+
+pytestmark = pytest.mark.browser
+if CHROMIUM is None and not IN_CI:
+    pytest.skip("Debian's chromium is not installed (CI installs it)", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture
+def demo(svc) -> int:  # type: ignore[no-untyped-def]
+    """The demo project with its checked submissions; every demo password is PASSWORD."""
+    with svc.db.transaction() as session:
+        do_load_regions(session, within="3573")
+        summary = load_demo(svc, session, ROOT / "forms")
+        for user in session.scalars(select(User)):
+            user.password_hash = None
+        session.flush()
+        from server.accounts import service as accounts
+
+        for user in session.scalars(select(User)):
+            accounts.do_set_password(session, user, PASSWORD, svc.settings.realm)
+    return summary.project_id
+
+
+@pytest.fixture
+def live(demo, app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app on a loopback port, served by a thread."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def _phone_list(app, svc, project_id: int, username: str) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """The households on an enumerator's phone, as Collect downloads them."""
+    with svc.db.sessions() as session:
+        user = account_queries.user_by_username(session, username)
+        token = user.token if user else None
+    phone = CollectClient(
+        WsgiTransport(app), f"http://localhost/v1/key/{token}/projects/{project_id}"
+    )
+    form = next(f for f in phone.download_all() if f.form_id == "verval_ruta")
+    return rows(form.media_bytes["sasaran.csv"])
+
+
+def test_a_koordinator_reviews_in_chromium(live: str, demo: int, app, svc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Sign in, filter to flagged, open one, return it for a revisit, approve a clean one."""
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(
+                viewport={"width": 1280, "height": 800}, device_scale_factor=1, locale="id-ID"
+            )
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{live}/projects/{demo}/reviews")
+            assert "/login" in page.url
+            page.fill("input[name=username]", "koordinator1")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button.primary")
+            page.wait_for_url(f"**/projects/{demo}/reviews")
+            assert "Antrean pemeriksaan" in page.inner_text("h1")
+            shoot(page, tmp_path, "review_queue.png")
+
+            page.click("nav.tabs a[data-state=hasIssues]")
+            page.wait_for_url("**state=hasIssues**")
+            page.select_option("select[name=sort]", "severity")
+            page.click("form.filters button")
+            page.wait_for_url("**sort=severity**")
+            flagged = page.locator("table.queue tbody tr")
+            assert flagged.count() > 0
+            assert all("Bermasalah" in flagged.nth(i).inner_text() for i in range(flagged.count()))
+            # A flagged visit of a listed household (a duplicate's second visit is not one).
+            with svc.db.sessions() as session:
+                visited = set(session.scalars(select(Target.submission_id)))
+            shown = [int(t.lstrip("#")) for t in flagged.locator("td a").all_inner_texts()]
+            sid = next(s for s in shown if s in visited)
+            page.click(f"table.queue a:text-is('#{sid}')")
+            page.wait_for_url(f"**/submissions/{sid}")
+            assert page.locator("article.flag").count() > 0
+            assert page.locator("section.answers h2").count() == 1
+            assert not re.search(r"(?<![0-9])[0-9]{16}(?![0-9])", page.content())
+            shoot(page, tmp_path, "review_detail.png")
+
+            with svc.db.sessions() as session:
+                target = session.scalar(select(Submission.submitter_id).where(Submission.id == sid))
+                username = session.scalar(select(User.username).where(User.id == target))
+            page.click("text=Kembalikan untuk kunjungan ulang")
+            page.fill("form[action$='/revisit'] textarea", "Foto rumah buram, mohon ulangi")
+            page.click("form[action$='/revisit'] button")
+            page.wait_for_selector("p.notice")
+            assert "kunjungan ulang" in page.inner_text("p.notice")
+            listed = _phone_list(app, svc, demo, username or "")
+            assert any("Foto rumah buram, mohon ulangi" in str(row) for row in listed)
+
+            page.goto(f"{live}/projects/{demo}/reviews?state=received")
+            clean = page.locator("table.queue tbody tr a").first
+            clean_id = int(clean.inner_text().lstrip("#"))
+            clean.click()
+            page.wait_for_url(f"**/submissions/{clean_id}")
+            page.click("section.actions button.primary")
+            page.wait_for_selector("p.notice")
+            assert "Disetujui" in page.inner_text("p.facts")
+            assert not errors, errors
+        finally:
+            browser.close()
