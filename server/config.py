@@ -68,6 +68,10 @@ class Settings:
     workers: int = 0  # 0 = derive from the CPU count
     threads: int = 4
     timezone: str = "Asia/Jakarta"
+    # Map tiles for the review pages ({z}/{x}/{y} template, e.g. an OSM mirror on the
+    # network) and their attribution; empty: maps draw points on a grid, without tiles.
+    tile_url: str = ""
+    tile_attribution: str = ""
     # Load only this part of the region table (an undotted code such as "35"); "" = all.
     regions_within: str = ""
     # Without Redis, each server process checks queued submissions in a thread of its own.
@@ -145,6 +149,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         workers=_int(env, "VERIVALI_WORKERS", 0),
         threads=_int(env, "VERIVALI_THREADS", 4, minimum=1),
         timezone=env.get("VERIVALI_TIMEZONE") or "Asia/Jakarta",
+        tile_url=(env.get("VERIVALI_TILE_URL") or "").strip(),
+        tile_attribution=(env.get("VERIVALI_TILE_ATTRIBUTION") or "").strip(),
         regions_within=_region_prefix(env.get("VERIVALI_REGIONS_WITHIN") or ""),
         inprocess_worker=_bool(env, "VERIVALI_INPROCESS_WORKER", True),
         rq_queue=env.get("VERIVALI_RQ_QUEUE") or "verivali",

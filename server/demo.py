@@ -280,6 +280,7 @@ def print_demo(summary: DemoSummary, settings: Settings) -> None:
     echo(f"  centroids: {summary.centroids}")
     echo(f"  submissions: {summary.submissions}")
     echo(f"  web:   {base}/")
+    echo(f"  review queue (sign in as koordinator1 or admin): {base}/projects/{pid}/reviews")
     echo(f"  QR team sheet (koordinator1): {base}/projects/{pid}/teams/sheet")
     echo("")
     echo("ODK Collect / KoboCollect — server URL with the enumerator's token (no password):")

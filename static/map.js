@@ -146,13 +146,17 @@
     if (el.getAttribute('data-map-ready')) return;
     var point = parsePoint(el.getAttribute('data-point'));
     var centroid = parsePoint(el.getAttribute('data-centroid'));
-    var boundary = null;
+    var shape = null;
     try {
-      boundary = el.getAttribute('data-boundary') ? JSON.parse(el.getAttribute('data-boundary')) : null;
+      if (el.getAttribute('data-boundary')) {
+        shape = L.geoJSON(JSON.parse(el.getAttribute('data-boundary')), { interactive: false,
+          style: { color: COLORS.boundary, weight: 2, opacity: 0.8, fillOpacity: 0.04 } });
+        if (!shape.getBounds().isValid()) shape = null;
+      }
     } catch (e) {
-      boundary = null;
+      shape = null; // not GeoJSON: drawn without it
     }
-    if (!point && !centroid && !boundary) return; // nothing to show: the fallback text stays
+    if (!point && !centroid && !shape) return; // nothing to show: the fallback text stays
     var accuracy = parseNumber(el.getAttribute('data-accuracy'));
     var radius = parseNumber(el.getAttribute('data-radius'));
     var tiles = el.getAttribute('data-tiles') || '';
@@ -173,36 +177,24 @@
     });
     L.control.scale({ metric: true, imperial: false, maxWidth: 120 }).addTo(map);
 
-    var grid = null;
-    if (tiles) {
-      var attribution = el.getAttribute('data-tiles-attribution') ||
-        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>';
-      var tileLayer = L.tileLayer(tiles, { maxZoom: 19, attribution: attribution }).addTo(map);
-      // Tile server configured but out of reach: fall back to the graticule.
-      tileLayer.once('tileerror', function () {
-        if (!grid) grid = new Graticule(map);
-        el.classList.add('map-no-tiles');
-      });
-    }
-
+    // Shapes go on the map only once it has a view: Leaflet 1.9 may otherwise draw a path
+    // before its renderer has bounds (seen with a GeoJSON boundary added first).
+    var shapes = L.featureGroup();
     var fit = [];
-    if (boundary) {
-      var shape = L.geoJSON(boundary, { interactive: false, style: {
-        color: COLORS.boundary, weight: 2, opacity: 0.8, fillOpacity: 0.04 } }).addTo(map);
-      if (shape.getBounds().isValid()) {
-        fit.push(shape.getBounds().getSouthWest(), shape.getBounds().getNorthEast());
-      }
+    if (shape) {
+      shape.addTo(shapes);
+      fit.push(shape.getBounds().getSouthWest(), shape.getBounds().getNorthEast());
     }
     if (centroid && radius) {
       L.circle(centroid, { radius: radius, color: COLORS.radius, weight: 1.5, opacity: 0.6,
-                           dashArray: '2 6', fill: false, interactive: false }).addTo(map);
+                           dashArray: '2 6', fill: false, interactive: false }).addTo(shapes);
     }
     if (point && centroid) {
       var metres = haversine(point, centroid);
       L.polyline([point, centroid], { color: COLORS.line, weight: 2, opacity: 0.8, dashArray: '6 6' })
         .bindTooltip(formatDistance(metres), { permanent: true, direction: 'center',
                                                className: 'map-distance' })
-        .addTo(map);
+        .addTo(shapes);
       el.setAttribute('data-distance-m', String(Math.round(metres)));
     }
     // The label sits on the side away from the other point.
@@ -210,9 +202,9 @@
     var centroidSide = pointSide === 'right' ? 'left' : 'right';
     if (centroid) {
       var ring = L.circleMarker(centroid, { radius: 8, color: COLORS.centroid, weight: 3,
-                                            fillColor: '#fff', fillOpacity: 1 }).addTo(map);
+                                            fillColor: '#fff', fillOpacity: 1 }).addTo(shapes);
       L.circleMarker(centroid, { radius: 2.5, stroke: false, fillColor: COLORS.centroid,
-                                 fillOpacity: 1, interactive: false }).addTo(map);
+                                 fillOpacity: 1, interactive: false }).addTo(shapes);
       if (labelCentroid) {
         ring.bindTooltip(textNode([labelCentroid]), { permanent: true, direction: centroidSide,
                                                       offset: [centroidSide === 'right' ? 8 : -8, 0],
@@ -223,10 +215,10 @@
     if (point) {
       if (accuracy) {
         L.circle(point, { radius: accuracy, color: COLORS.point, weight: 1, opacity: 0.5,
-                          fillColor: COLORS.point, fillOpacity: 0.12, interactive: false }).addTo(map);
+                          fillColor: COLORS.point, fillOpacity: 0.12, interactive: false }).addTo(shapes);
       }
       var dot = L.circleMarker(point, { radius: 6, color: '#fff', weight: 2,
-                                        fillColor: COLORS.point, fillOpacity: 1 }).addTo(map);
+                                        fillColor: COLORS.point, fillOpacity: 1 }).addTo(shapes);
       var accuracyText = accuracy ? '± ' + formatNumber(Math.round(accuracy), 0) + ' m' : '';
       if (labelPoint || accuracyText) {
         dot.bindTooltip(textNode([labelPoint, accuracyText]), {
@@ -241,7 +233,21 @@
     } else {
       map.fitBounds(L.latLngBounds(fit), { padding: [40, 40], maxZoom: MAX_FIT_ZOOM });
     }
-    if (!tiles) grid = new Graticule(map);
+    shapes.addTo(map);
+
+    var grid = null;
+    if (tiles) {
+      var attribution = el.getAttribute('data-tiles-attribution') ||
+        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>';
+      var tileLayer = L.tileLayer(tiles, { maxZoom: 19, attribution: attribution }).addTo(map);
+      // Tile server configured but out of reach: fall back to the graticule.
+      tileLayer.once('tileerror', function () {
+        if (!grid) grid = new Graticule(map);
+        el.classList.add('map-no-tiles');
+      });
+    } else {
+      grid = new Graticule(map);
+    }
 
     if (window.ResizeObserver) {
       new ResizeObserver(function () { map.invalidateSize(); }).observe(el);

@@ -124,6 +124,8 @@ def _detail(project_id: int, submission_id: int, revealed: bool = False) -> Resp
         evidence_items=detail.evidence_items,
         rank_names={rank: name for name, rank in queue.SEVERITY_RANK.items()},
         kobo=actions.KOBO_STATUS,
+        tile_url=services().settings.tile_url,
+        tile_attribution=services().settings.tile_attribution,
     )
 
 

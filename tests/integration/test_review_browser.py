@@ -110,6 +110,9 @@ def test_a_koordinator_reviews_in_chromium(live: str, demo: int, app, svc, tmp_p
             assert page.locator("article.flag").count() > 0
             assert page.locator("section.answers h2").count() == 1
             assert not re.search(r"(?<![0-9])[0-9]{16}(?![0-9])", page.content())
+            # The map is drawn from our own Leaflet, without tiles: point, centroid, distance.
+            page.wait_for_selector(".map.map-live .leaflet-interactive")
+            assert page.locator(".map .map-distance").count() == 1
             shoot(page, tmp_path, "review_detail.png")
 
             with svc.db.sessions() as session:
