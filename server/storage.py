@@ -128,7 +128,7 @@ class BlobStore:
         removed = 0
         if self.tmp_dir.exists():
             for leftover in self.tmp_dir.iterdir():
-                if leftover.name.startswith("in-"):
+                if leftover.name.startswith(("in-", "export-")):
                     leftover.unlink(missing_ok=True)
                     removed += 1
         return removed

@@ -1,12 +1,19 @@
 """Exports of a project's submissions, streamed: approved results for the registry update
 (SIKS-NG / DTSEN), and raw submissions like ODK Central's and Kobo's exports.
 
-Rows are read a batch at a time (keyset on the submission ID, `export_queries.py`) and
-written as they come, so memory stays flat however many there are. The generators read
-from the session they are given: keep it open until they are exhausted (in a streamed
-response, open it inside the response's generator). NIKs and KK numbers are written in
-full (the export feeds the registry update): the caller checks the right to export and
-writes an audit row for each export.
+Rows are read a batch at a time (form by form, keyset on the submission ID: see
+`export_queries.py`) and written as they come, so memory stays flat however many there are.
+The generators read from the session they are given: keep it open until they are exhausted.
+NIKs and KK numbers are written in full (the export feeds the registry update): the caller
+checks the right to export and writes an audit row for each export. A view would do:
+
+    def body():  # a streamed response: the session lives as long as the response
+        with svc.db.sessions() as session:
+            yield from csv_stream(APPROVED_COLUMNS, approved_rows(session, pid, scope.submitters))
+
+    layout = raw_layout(session, pid, "verval_ruta")  # an XLSX is built before it is sent
+    path = xlsx_file(layout.sheets, raw_rows(session, layout, scope.submitters), tmp_dir)
+    return Response(file_stream(path), mimetype=XLSX)
 
 **Approved results** (`approved_rows`, header `APPROVED_COLUMNS`): one row per member the
 field recorded (registry members checked, then new members) of each submission in review
@@ -39,7 +46,8 @@ The CSV of the raw export is its first sheet.
 into a small buffer that is handed on each time it passes 64 KiB. `xlsx_file`: openpyxl's
 write-only workbook, which can only be saved to a file: the sheets are spooled and the
 workbook saved under the data directory's tmp (the data hold NIKs, and the system's /tmp
-may be memory), then `file_stream` sends the file in chunks and deletes it. An XLSX is
+may be memory), then `file_stream` sends the file in chunks, unlinked as soon as it is
+opened. An XLSX is
 therefore complete before its first byte leaves; Excel holds at most 1,048,576 rows a
 sheet. Every cell is text, so 16-digit numbers keep all their digits, and a cell starting
 with = + - @ (or a tab or carriage return) gets a leading apostrophe against formula
@@ -57,7 +65,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lxml import etree
 from openpyxl import Workbook
@@ -204,32 +212,31 @@ def _visit_rows(
 def approved_rows(
     session: Session, project_id: int, submitters: frozenset[int] | None = None, batch: int = BATCH
 ) -> Iterator[dict[str, str]]:
-    """The approved results, one row per recorded member (APPROVED_COLUMNS), by submission."""
-    fields: dict[int, FieldMap | None] = {}
-    after = 0
-    while rows := q.submissions_after(
-        session, project_id, submitters, after, batch, states=("approved",)
-    ):
-        after = rows[-1].id
-        for form_id in {r.form_id for r in rows} - fields.keys():
-            settings = q.rule_settings(session, form_id)
-            fields[form_id] = parse_settings(settings).fields if settings is not None else None
-        visits = {
-            r.id: visit_from_instance(r.xml, field_map, Received(r.id, r.instance_id))
-            for r in rows
-            if (field_map := fields[r.form_id]) is not None
-        }
-        approvals = q.approval_times(session, list(visits))
-        targets = q.targets(
-            session, project_id, filter(None, (_id(v.target_key) for v in visits.values()))
-        )
-        persons = q.persons(
-            session, filter(None, (_id(m.registry_key) for v in visits.values() for m in v.members))
-        )
-        for r in rows:
-            if (visit := visits.get(r.id)) is not None:
-                target = targets.get(_id(visit.target_key) or -1)
-                yield from _visit_rows(r, visit, approvals.get(r.id), target, persons)
+    """The approved results, one row per recorded member (APPROVED_COLUMNS), form by form
+    and by submission ID."""
+    for form_id in q.form_ids(session, project_id):
+        settings = q.rule_settings(session, form_id)
+        if settings is None:
+            continue
+        fields = parse_settings(settings).fields
+        after = 0
+        while rows := q.submissions_after(session, form_id, submitters, after, batch, "approved"):
+            after = rows[-1].id
+            yield from _approved_batch(session, project_id, fields, rows)
+
+
+def _approved_batch(
+    session: Session, project_id: int, fields: FieldMap, rows: list[q.SubmissionRow]
+) -> Iterator[dict[str, str]]:
+    visits = [visit_from_instance(r.xml, fields, Received(r.id, r.instance_id)) for r in rows]
+    approvals = q.approval_times(session, [r.id for r in rows])
+    targets = q.targets(session, project_id, filter(None, (_id(v.target_key) for v in visits)))
+    persons = q.persons(
+        session, filter(None, (_id(m.registry_key) for v in visits for m in v.members))
+    )
+    for row, visit in zip(rows, visits, strict=True):
+        target = targets.get(_id(visit.target_key) or -1)
+        yield from _visit_rows(row, visit, approvals.get(row.id), target, persons)
 
 
 # --- raw submissions ----------------------------------------------------------------------
@@ -351,18 +358,16 @@ def _split(xml: bytes, repeats: frozenset[str]) -> _Instance:
 def raw_rows(
     session: Session,
     layout: RawLayout,
-    project_id: int,
     submitters: frozenset[int] | None = None,
     batch: int = BATCH,
-    states: Sequence[str] | None = None,
+    state: str | None = None,
     repeats: bool = True,
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    """(sheet name, row) of each submission of the form, then of its repeats (`repeats`)."""
+    """(sheet name, row) of each submission of the form (in one review state when given),
+    then of its repeats (`repeats`)."""
     paths = frozenset(layout.repeats)
     after = 0
-    while rows := q.submissions_after(
-        session, project_id, submitters, after, batch, form_id=layout.form_id, states=states
-    ):
+    while rows := q.submissions_after(session, layout.form_id, submitters, after, batch, state):
         after = rows[-1].id
         for r in rows:
             instance = _split(r.xml, paths)
@@ -442,11 +447,15 @@ def xlsx_file(
 
 
 def file_stream(path: Path, chunk: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """The file's bytes a chunk at a time; the file is deleted at the end, or when the
-    reader stops early (a closed generator)."""
-    try:
-        with path.open("rb") as handle:
-            while piece := handle.read(chunk):
-                yield piece
-    finally:
-        path.unlink(missing_ok=True)
+    """The file's bytes a chunk at a time. The file is unlinked at once (the open handle
+    keeps it until read or dropped): nothing is left whether the reader finishes, stops
+    early or never starts."""
+    handle = path.open("rb")
+    path.unlink()
+    return _chunks(handle, chunk)
+
+
+def _chunks(handle: BinaryIO, chunk: int) -> Iterator[bytes]:
+    with handle:
+        while piece := handle.read(chunk):
+            yield piece

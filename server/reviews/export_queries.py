@@ -44,15 +44,19 @@ class SubmissionRow:
 
 def submissions_after(
     session: Session,
-    project_id: int,
+    form_id: int,
     submitters: frozenset[int] | None,
     after: int,
     limit: int,
-    form_id: int | None = None,
-    states: Sequence[str] | None = None,
+    state: str | None = None,
 ) -> list[SubmissionRow]:
-    """Up to `limit` live submissions of the project with an ID above `after`, by ID; only
-    the submitters' when given, of one form, in some review states."""
+    """Up to `limit` live submissions of the form with an ID above `after`, by ID; only the
+    submitters' when given, only in one review state when given.
+
+    No batch sorts what lies beyond it: with a state, a batch is a range of the queue's
+    index (form, state, id); without one, the primary key is walked from `after` (the form
+    compared as `form_id + 0` so that no index on it is preferred, and then every row after
+    the batch sorted), so all batches together read the table once."""
     query = (
         select(
             Submission.id,
@@ -67,30 +71,32 @@ def submissions_after(
             FormVersion.version,
             SubmissionVersion.xml,
         )
-        .join(Form, Form.id == Submission.form_id)
         .join(SubmissionVersion, SubmissionVersion.id == Submission.current_version_id)
         .join(FormVersion, FormVersion.id == SubmissionVersion.form_version_id)
         .outerjoin(User, User.id == Submission.submitter_id)
-        .where(
-            Form.project_id == project_id,
-            Submission.deleted_at.is_(None),
-            Submission.id > after,
-        )
+        .where(Submission.deleted_at.is_(None), Submission.id > after)
         .order_by(Submission.id)
         .limit(limit)
     )
     if submitters is not None:
         query = query.where(Submission.submitter_id.in_(sorted(submitters) or [-1]))
-    if form_id is not None:
-        query = query.where(Submission.form_id == form_id)
-    if states is not None:
-        query = query.where(Submission.review_state.in_(list(states)))
+    if state is not None:
+        query = query.where(Submission.form_id == form_id, Submission.review_state == state)
+    else:
+        query = query.where(Submission.form_id + 0 == form_id)
     found = []
     for row in session.execute(query):
         values: list[Any] = list(row)
         values[10] = bytes(values[10] or b"")
         found.append(SubmissionRow(*values))
     return found
+
+
+def form_ids(session: Session, project_id: int) -> list[int]:
+    """The project's forms, oldest first."""
+    return list(
+        session.scalars(select(Form.id).where(Form.project_id == project_id).order_by(Form.id))
+    )
 
 
 def rule_settings(session: Session, form_id: int) -> dict[str, Any] | None:

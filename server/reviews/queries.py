@@ -242,6 +242,18 @@ def region_names(session: Session, codes: Iterable[str | None]) -> dict[str, str
     return {str(code): str(name) for code, name in rows}
 
 
+def submitted_forms(session: Session, project_id: int) -> list[str]:
+    """The project's form IDs that have submissions, the most submitted first."""
+    rows = session.execute(
+        select(Form.xml_form_id, func.count(Submission.id))
+        .join(Submission, Submission.form_id == Form.id)
+        .where(Form.project_id == project_id, Submission.deleted_at.is_(None))
+        .group_by(Form.xml_form_id)
+        .order_by(func.count(Submission.id).desc(), Form.xml_form_id)
+    )
+    return [str(form_id) for form_id, _n in rows]
+
+
 def centroid(session: Session, code: str) -> tuple[float, float] | None:
     """A village's centroid (lat, lon), when one was loaded."""
     row = session.execute(select(Region.lat, Region.lon).where(Region.code == code)).first()

@@ -4,8 +4,19 @@ the decisions posted from them. Thin: access decides reach, queries read, action
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Iterator, Sequence
 
-from flask import Response, flash, g, redirect, render_template, request, send_file, url_for
+from flask import (
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -13,9 +24,10 @@ from server import audit, problems
 from server.accounts import access as account_access
 from server.accounts import queries as account_queries
 from server.i18n import language
-from server.models import REVIEW_STATES
+from server.models import REVIEW_STATES, utcnow
 from server.problems import ProblemError
 from server.reviews import actions, detail, queries, queue
+from server.reviews import export as exports
 from server.reviews.access import Scope, access_review, access_submission, may_review
 from server.reviews.masking import mask, shown
 from server.services import services
@@ -178,6 +190,65 @@ def decide(project_id: int, submission_id: int, action: str) -> Response:
         actions.do_comment(session, scope, head, note)
     flash(str(_DONE[action]))
     return redirect(url_for("reviews.detail_page", project_id=project_id, submission_id=head.id))  # type: ignore[return-value]
+
+
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_EXPORTS = "<any(approved, submissions):kind>.<any(csv, xlsx):fmt>"
+
+
+@bp.post(f"/projects/<int:project_id>/exports/{_EXPORTS}")
+@login_required
+def export(project_id: int, kind: str, fmt: str) -> Response:
+    """Approved results (one row per person) or raw submissions, streamed; audited. The
+    numbers are whole in an export, so only those who may reveal them may export."""
+    scope = _scope(project_id)
+    if not scope.may_reveal:
+        raise ProblemError(problems.READ_ONLY, role=scope.viewer.role)
+    svc = services()
+    session = db_session()
+    layout = None
+    if kind == "submissions":
+        forms = queries.submitted_forms(session, project_id)
+        form_id = request.form.get("form") or (forms[0] if forms else "")
+        layout = exports.raw_layout(session, project_id, form_id)
+        if layout is None:
+            raise ProblemError(problems.FORM_NOT_FOUND, form_id=form_id)
+    audit.record(
+        session, scope.viewer.user_id, "export", "project", project_id, kind=kind, format=fmt
+    )
+    name = f"verivali-{project_id}-{kind}-{utcnow():%Y%m%d-%H%M}.{fmt}"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    submitters = scope.submitters
+    if fmt == "xlsx":
+        if layout is None:
+            sheets: Sequence[exports.Sheet] = [
+                exports.Sheet("approved", tuple(exports.APPROVED_COLUMNS))
+            ]
+            rows: Iterator[tuple[str, dict[str, str]]] = (
+                ("approved", row) for row in exports.approved_rows(session, project_id, submitters)
+            )
+        else:
+            sheets, rows = layout.sheets, exports.raw_rows(session, layout, submitters)
+        path = exports.xlsx_file(sheets, rows, svc.settings.tmp_dir)
+        return Response(exports.file_stream(path), mimetype=_XLSX, headers=headers)
+
+    def body() -> Iterator[bytes]:
+        # A streamed body outlives the request's session: it reads through its own.
+        with svc.db.sessions() as reader:
+            if layout is None:
+                rows = exports.approved_rows(reader, project_id, submitters)
+                yield from exports.csv_stream(exports.APPROVED_COLUMNS, rows)
+            else:
+                raw = exports.raw_rows(reader, layout, submitters, repeats=False)
+                yield from exports.csv_stream(layout.main.header, (row for _sheet, row in raw))
+
+    return Response(
+        stream_with_context(body()), mimetype="text/csv; charset=utf-8", headers=headers
+    )
 
 
 @bp.get("/projects/<int:project_id>/submissions/<int:submission_id>/files/<path:name>")

@@ -18,6 +18,7 @@ from server.http import HTML_BLUEPRINTS
 WHO = ("anonymous", "admin", "koordinator1", "koordinator2", "pengamat", "desainer", "pencacah1")
 USERS = {"anonymous": None} | {name: name for name in WHO[1:]}
 DECISIONS = "<any(approve, reject, revisit, escalate, comment):action>"
+EXPORTS = "<any(approved, submissions):kind>.<any(csv, xlsx):fmt>"
 A, K1, K2, V, D, E = "admin", "koordinator1", "koordinator2", "pengamat", "desainer", "pencacah1"
 
 
@@ -78,6 +79,13 @@ MATRIX: dict[tuple[str, str], list[tuple[str, dict[str, str], dict[str, int]]]] 
             )
             for action in ("reject", "approve", "revisit", "escalate")
         ),
+    ],
+    ("POST", "/projects/<int:project_id>/exports/" + EXPORTS): [
+        *(
+            (f"/projects/{{p}}/exports/{name}", {}, expect(200, **{V: 403, D: 404, E: 404}))
+            for name in ("approved.csv", "approved.xlsx", "submissions.csv", "submissions.xlsx")
+        ),
+        ("/projects/{q}/exports/approved.csv", {}, expect(404, **{A: 200})),
     ],
     ("GET", "/projects/<int:project_id>/submissions/<int:submission_id>/files/<path:name>"): [
         ("/projects/{p}/submissions/{s}/files/tidak-ada.jpg", {}, expect(404)),

@@ -1,11 +1,14 @@
 """The review pages in a real headless Chromium (Debian's chromium, driven by Playwright), on
 the demo's data: sign in, filter the queue, open a flagged submission, return it for a
 revisit (and see the household back on the enumerator's phone over OpenRosa), approve
-another. Screenshots of the queue and the detail page go to the test's directory, and to
-VERIVALI_SCREENSHOT_DIR when set (docs/screenshots/ is made that way)."""
+another and export the approved results. Screenshots of the queue and the detail page go
+to the test's directory, and to VERIVALI_SCREENSHOT_DIR when set (docs/screenshots/ is
+made that way)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import threading
 from collections.abc import Iterator
@@ -73,7 +76,8 @@ def _phone_list(app, svc, project_id: int, username: str) -> list[dict[str, str]
 
 
 def test_a_koordinator_reviews_in_chromium(live: str, demo: int, app, svc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Sign in, filter to flagged, open one, return it for a revisit, approve a clean one."""
+    """Sign in, filter to flagged, open one, return it for a revisit, approve a clean one,
+    download the approved results."""
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
@@ -134,6 +138,17 @@ def test_a_koordinator_reviews_in_chromium(live: str, demo: int, app, svc, tmp_p
             page.click("section.actions button.primary")
             page.wait_for_selector("p.notice")
             assert "Disetujui" in page.inner_text("p.facts")
+
+            page.goto(f"{live}/projects/{demo}/reviews")
+            with page.expect_download() as download:
+                page.click("button[data-export='approved.csv']")
+            saved = tmp_path / "approved.csv"
+            download.value.save_as(saved)
+            exported = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
+            assert clean_id in {int(row["submission_id"]) for row in exported}
+            assert all(
+                row["nik_field"] or row["nik_registry"] or not row["name"] for row in exported
+            )
             assert not errors, errors
         finally:
             browser.close()

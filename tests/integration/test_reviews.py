@@ -3,6 +3,8 @@ filters, counts and pages, the detail page with masked NIKs, and the decisions."
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from pathlib import Path
 
@@ -256,6 +258,23 @@ def test_another_teams_submission_is_not_found(app, world: World) -> None:
     assert client.get(f"/projects/{world.project_id}/submissions/{sid}").status_code == 404
     assert client.get(f"/projects/{world.project_id}/submissions/999999").status_code == 404
     assert client.get(f"/projects/{world.other_project_id}/reviews").status_code == 404
+
+
+def test_an_export_streams_the_koordinators_rows_and_is_audited(app, svc, world: World) -> None:
+    """approved.csv holds team 1's approved submissions only, and leaves an 'export' row."""
+    client = signed_in(app, "koordinator1")
+    queue_url = f"/projects/{world.project_id}/reviews"
+    post(client, queue_url + "/approve", queue_url, submission=[str(s) for s in world.team1])  # type: ignore[arg-type]
+    answer = post(client, f"/projects/{world.project_id}/exports/approved.csv", queue_url)
+    assert answer.status_code == 200 and answer.is_streamed
+    assert answer.headers["Content-Disposition"].startswith("attachment;")
+    text = answer.get_data().decode("utf-8-sig")
+    exported = {int(row["submission_id"]) for row in csv.DictReader(io.StringIO(text))}
+    approved = {sid for sid in world.team1 if state_of(svc, sid)[0] == "approved"}
+    assert exported == approved and approved
+    with svc.db.sessions() as session:
+        actions = list(session.scalars(select(AuditEvent.action)))
+    assert "export" in actions
 
 
 def test_english_is_a_switch_away(app, world: World) -> None:
