@@ -29,6 +29,8 @@ from server.reviews.queue import SEVERITY_RANK, QueueFilter
 from server.validation.models import StoredFlag
 
 _MAX_ID = 2**31 - 1
+# A person as pages name them: their display name, else their username.
+_PERSON = func.coalesce(func.nullif(User.display_name, ""), User.username, "")
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
@@ -171,7 +173,7 @@ def queue_page(
             current.instance_name,
             Form.xml_form_id,
             Target.label,
-            func.coalesce(func.nullif(User.display_name, ""), User.username, ""),
+            _PERSON,
             Submission.created_at,
             Submission.review_state,
             Submission.flag_rank,
@@ -277,7 +279,7 @@ def enumerators(
 ) -> list[tuple[int, str]]:
     """The enumerators in reach (team members of the project), by name."""
     query = (
-        select(User.id, func.coalesce(func.nullif(User.display_name, ""), User.username))
+        select(User.id, _PERSON)
         .join(TeamMember, TeamMember.user_id == User.id)
         .where(TeamMember.project_id == project_id)
     )
@@ -321,7 +323,7 @@ def versions(session: Session, submission_id: int) -> list[VersionInfo]:
             SubmissionVersion.instance_id,
             SubmissionVersion.deprecated_id,
             SubmissionVersion.instance_name,
-            func.coalesce(func.nullif(User.display_name, ""), User.username, ""),
+            _PERSON,
             SubmissionVersion.created_at,
             SubmissionVersion.form_version_id,
         )
@@ -405,7 +407,7 @@ def history(session: Session, submission_id: int) -> list[HistoryEntry]:
     rows = session.execute(
         select(
             AuditEvent.at,
-            func.coalesce(func.nullif(User.display_name, ""), User.username, ""),
+            _PERSON,
             AuditEvent.action,
             AuditEvent.details,
             AuditEvent.note,
@@ -428,7 +430,7 @@ def comments(session: Session, submission_id: int) -> list[CommentRow]:
     rows = session.execute(
         select(
             Comment.created_at,
-            func.coalesce(func.nullif(User.display_name, ""), User.username, ""),
+            _PERSON,
             Comment.body,
         )
         .outerjoin(User, User.id == Comment.author_id)

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,9 +41,9 @@ def field(svc, seed: Seed, tmp_path: Path):  # type: ignore[no-untyped-def]
     return ready
 
 
-@pytest.fixture
-def live(field, app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The test app on a loopback port, served by a thread."""
+@contextmanager
+def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app on a loopback port, served by a thread; its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -51,6 +52,13 @@ def live(field, app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def live(field, app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The test app on a loopback port, served by a thread."""
+    with serving(app) as url:
+        yield url
 
 
 def shoot(page, tmp_path: Path, name: str) -> Path:  # type: ignore[no-untyped-def]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +18,7 @@ from collect import CollectClient, WsgiTransport
 from conftest import IN_CI, PASSWORD, ROOT
 from sqlalchemy import select
 from test_assignments import rows
-from test_pages_browser import CHROMIUM, shoot
-from werkzeug.serving import make_server
+from test_pages_browser import CHROMIUM, serving, shoot
 
 from server.accounts import queries as account_queries
 from server.assignments.models import Target
@@ -53,14 +51,8 @@ def demo(svc) -> int:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def live(demo, app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The app on a loopback port, served by a thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serving(app) as url:
+        yield url
 
 
 def _phone_list(app, svc, project_id: int, username: str) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
