@@ -79,8 +79,7 @@ def read_csv(chunks) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
 def test_approved_results_have_one_row_per_member_of_approved_submissions_only(  # type: ignore[no-untyped-def]
     svc, seed: Seed, transport: WsgiTransport, world: World
 ) -> None:
-    """Three members give three rows with the registry household and the field's values;
-    submissions not approved give none; approved_at is the approval's audit time."""
+    """One row per member with the registry household; only approved submissions count."""
     first, second = world.by_enumerator["pencacah1"][1:]
     target = world.targets[first]
     family = send(svc, transport, seed, "pencacah1", target, KK[:-1] + "9", NIKS)
@@ -161,8 +160,7 @@ def test_approved_csv_opens_with_dictreader_after_the_bom(svc, world: World) -> 
 def test_raw_xlsx_has_a_sheet_per_repeat_linked_by_submission(  # type: ignore[no-untyped-def]
     svc, seed: Seed, transport: WsgiTransport, world: World
 ) -> None:
-    """The workbook holds the submissions and one sheet for the roster, whose rows name
-    their submission and index; the temporary files are gone once the file is streamed."""
+    """A sheet per repeat, rows linked by submission; no temporary file left once sent."""
     target = world.targets[world.team1[0]]
     family = send(svc, transport, seed, "pencacah1", target, KK, NIKS, "-7.98 112.63 450 5")
     tmp = svc.settings.tmp_dir
@@ -205,8 +203,7 @@ def test_raw_csv_is_the_main_sheet(svc, world: World) -> None:  # type: ignore[n
 def test_formula_injection_is_neutralised_but_numbers_are_not(  # type: ignore[no-untyped-def]
     svc, seed: Seed, transport: WsgiTransport, world: World
 ) -> None:
-    """Cells starting with = + - @ get an apostrophe in CSV and XLSX (never a formula);
-    numbers and geopoints stay as they are."""
+    """Cells starting with = + - @ get an apostrophe; numbers and geopoints stay as they are."""
     assert export.neutralise("=1+1") == "'=1+1" and export.neutralise("@SUM(A1)") == "'@SUM(A1)"
     assert export.neutralise("+62 812") == "+62 812" and export.neutralise("-7.98") == "-7.98"
     assert export.neutralise("-2+3+cmd|' /C calc'!A0") == "'-2+3+cmd|' /C calc'!A0"
@@ -280,8 +277,7 @@ NESTED = """
 
 
 def test_verval_ruta_approved_rows_carry_registry_ids_and_corrections(svc) -> None:  # type: ignore[no-untyped-def]
-    """On the demo's synthetic verval_ruta visits: every recorded member is a row, registry
-    members with their person's source key, corrected NIKs and deaths named as changes."""
+    """Demo verval_ruta visits: a row per member, registry keys, corrections named as changes."""
     with svc.db.transaction() as session:
         do_load_regions(session, within="3573")
         project_id = load_demo(svc, session, ROOT / "forms").project_id

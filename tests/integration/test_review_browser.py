@@ -68,8 +68,7 @@ def _phone_list(app, svc, project_id: int, username: str) -> list[dict[str, str]
 
 
 def test_a_koordinator_reviews_in_chromium(live: str, demo: int, app, svc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Sign in, filter to flagged, open one, return it for a revisit, approve a clean one,
-    download the approved results."""
+    """Sign in, filter, open a flagged one, return it, approve a clean one, export approved."""
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
