@@ -12,9 +12,19 @@ from typing import Any
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from server.forms.labels import Answer, RepeatTable, Section, read_labels, render_instance
+from server.assignments import queries as assignment_queries
+from server.forms.labels import (
+    Answer,
+    FormLabels,
+    RepeatTable,
+    Section,
+    read_labels,
+    render_instance,
+)
 from server.registry.models import Household, Person
 from server.reviews import queries
+from server.reviews.queue import SEVERITY_RANK
+from server.validation import queries as validation_queries
 from server.validation.models import StoredFlag
 
 _DIGITS16 = re.compile(r"(?<![0-9])[0-9]{16}(?![0-9])")
@@ -64,6 +74,21 @@ class Detail:
     versions: list[queries.VersionInfo] = field(default_factory=list)
     history: list[queries.HistoryEntry] = field(default_factory=list)
     comments: list[queries.CommentRow] = field(default_factory=list)
+
+
+# A form version's XML never changes once published: its labels are read once per process.
+_LABELS: dict[int, FormLabels] = {}
+_LABELS_KEPT = 64
+
+
+def _labels(session: Session, form_version_id: int) -> FormLabels:
+    found = _LABELS.get(form_version_id)
+    if found is None:
+        found = read_labels(queries.form_xml(session, form_version_id))
+        if len(_LABELS) >= _LABELS_KEPT:
+            _LABELS.clear()
+        _LABELS[form_version_id] = found
+    return found
 
 
 def _point(value: str) -> Point | None:
@@ -167,7 +192,7 @@ def gather(session: Session, head: queries.Head, language: str) -> Detail:
     if current is not None:
         xml = queries.version_xml(session, current.id)
         try:
-            labels = read_labels(queries.form_xml(session, current.form_version_id))
+            labels = _labels(session, current.form_version_id)
             sections = render_instance(labels, xml, language)
         except (ValueError, etree.XMLSyntaxError):
             sections = []
@@ -181,12 +206,15 @@ def gather(session: Session, head: queries.Head, language: str) -> Detail:
         for f in files
         if (f.content_type or "").startswith("image/") or f.blob_sha256 is None
     ]
-    flags = queries.flags(session, head.id)
+    flags = sorted(
+        validation_queries.flags_of(session, head.id),
+        key=lambda flag: -SEVERITY_RANK.get(flag.severity, 0),
+    )
     target = queries.target_of(session, head.id)
     household = queries.household(session, target.household_id) if target else None
     members = queries.household_members(session, household.id) if household else []
     village = head.village_code or (target.village_code if target else None)
-    names = queries.region_names(session, [village])
+    names = assignment_queries.region_names(session, [village] if village else [])
     centroid = queries.centroid(session, village) if village else None
     minutes = _minutes(_values(sections))
     # The registry's numbers the phone had (computed values included), and those the

@@ -3,7 +3,7 @@ detail page shows beside it, and the few writes the actions make. All review SQL
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -236,14 +236,6 @@ def rules_of(session: Session, submission_ids: Sequence[int]) -> dict[int, list[
     return found
 
 
-def region_names(session: Session, codes: Iterable[str | None]) -> dict[str, str]:
-    wanted = sorted({c for c in codes if c})
-    if not wanted:
-        return {}
-    rows = session.execute(select(Region.code, Region.name).where(Region.code.in_(wanted)))
-    return {str(code): str(name) for code, name in rows}
-
-
 def submitted_forms(session: Session, project_id: int) -> list[str]:
     """The project's form IDs that have submissions, the most submitted first."""
     rows = session.execute(
@@ -366,14 +358,6 @@ def attachment(session: Session, version_id: int, name: str) -> SubmissionAttach
             SubmissionAttachment.name == name,
         )
     )
-
-
-def flags(session: Session, submission_id: int) -> list[StoredFlag]:
-    """The submission's flags, worst first."""
-    found = session.scalars(
-        select(StoredFlag).where(StoredFlag.submission_id == submission_id).order_by(StoredFlag.id)
-    )
-    return sorted(found, key=lambda flag: -SEVERITY_RANK.get(flag.severity, 0))
 
 
 def target_of(session: Session, submission_id: int) -> Target | None:

@@ -9,7 +9,6 @@ from collections.abc import Iterator, Sequence
 from flask import (
     Response,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -20,9 +19,10 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from server import audit, problems
+from server import audit, i18n, problems
 from server.accounts import access as account_access
 from server.accounts import queries as account_queries
+from server.assignments import queries as assignment_queries
 from server.i18n import language
 from server.models import REVIEW_STATES, utcnow
 from server.problems import ProblemError
@@ -39,9 +39,7 @@ bp.add_app_template_filter(mask, "masked")
 
 
 def _scope(project_id: int) -> Scope:
-    scope = access_review(db_session(), require_viewer(), project_id)
-    g.zone = services().settings.timezone
-    return scope
+    return access_review(db_session(), require_viewer(), project_id)
 
 
 def _page(template: str, status: int = 200, **context: object) -> Response:
@@ -66,7 +64,7 @@ def queue_page(project_id: int) -> Response:
     scope = _scope(project_id)
     session = db_session()
     view = queue.parse(request.args)
-    zone = str(g.zone)
+    zone = i18n.zone()
     rows = queries.queue_page(
         session, project_id, scope.submitters, view, zone, queue.PAGE_SIZE + 1
     )
@@ -78,8 +76,9 @@ def queue_page(project_id: int) -> Response:
         rank = last.flag_rank if view.sort == "severity" else None
         next_view = view.args(after=queue.Cursor(last.id, rank))
     villages = queries.project_villages(session, project_id)
-    names = queries.region_names(
-        session, [*villages, *(v[:6] for v in villages), *(r.village_code for r in rows)]
+    names = assignment_queries.region_names(
+        session,
+        [*villages, *(v[:6] for v in villages), *(r.village_code for r in rows if r.village_code)],
     )
     return _page(
         "reviews/queue.html",
