@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     i18n.install(app, settings.data_dir)
     websession.install(app)
 
+    from server.assignments.pages import bp as team_pages_bp
     from server.assignments.views import bp as assignments_bp
     from server.openrosa.views import bp as openrosa_bp
     from server.reviews.views import bp as reviews_bp
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(web_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(reviews_bp)
+    app.register_blueprint(team_pages_bp)
     app.register_blueprint(assignments_bp)
     app.register_blueprint(openrosa_bp)
     logging.getLogger("server").setLevel(logging.INFO)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -192,3 +193,18 @@ def collect_token(transport: WsgiTransport, seed: Seed) -> CollectClient:
     return CollectClient(
         transport, f"http://localhost/v1/key/{seed.enumerator_token}/projects/{seed.project_id}"
     )
+
+
+def sign_in(client, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    """Sign a Flask test client in through the login page; the response."""
+    page = client.get("/login")
+    token = csrf_of(page.get_data(as_text=True))
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)

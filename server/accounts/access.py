@@ -20,6 +20,12 @@ def visible_project_ids(session: Session, user_id: int, role: str) -> list[int] 
     return queries.member_project_ids(session, user_id)
 
 
+def check_may_submit(role: str) -> None:
+    """Viewers read forms and submissions but never send any."""
+    if role == "viewer":
+        raise ProblemError(problems.READ_ONLY, role=role)
+
+
 def access_project_for_filling(credentials: queries.Credentials, project_id: int) -> int:
     """The project ID if the user may download and submit its forms; else 404 or 403.
 

@@ -290,6 +290,7 @@ def _form_for_submission(
 
 def submission(scope: Scope) -> Response:
     actor = _authenticate(scope)
+    access.check_may_submit(actor.role)
     if request.method == "HEAD":
         _fillable_projects(actor, scope)
         # Collect reads X-OpenRosa-Accept-Content-Length only from a 204.

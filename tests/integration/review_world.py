@@ -4,13 +4,12 @@ rule settings, and checked submissions of each enumerator, some of them flagged.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from collect import CollectClient, WsgiTransport
-from conftest import PASSWORD, Seed
+from conftest import PASSWORD, Seed, csrf_of, sign_in  # noqa: F401 (the review tests import them here)
 from sqlalchemy import select
 from test_assignments import give, make_list, phone, set_up_field
 from test_validation_pipeline import publish_form
@@ -101,18 +100,3 @@ def build(svc, seed: Seed, tmp_path: Path, transport: WsgiTransport) -> World:  
         world.by_enumerator[name] = sent
     jobs.drain(svc)
     return world
-
-
-def sign_in(client, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    """Sign a Flask test client in through the login page; the response."""
-    page = client.get("/login")
-    token = csrf_of(page.get_data(as_text=True))
-    return client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": token}
-    )
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF token in the page"
-    return found.group(1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from collect import CollectClient, WsgiTransport
-from conftest import PASSWORD, Seed, publish
+from conftest import PASSWORD, Seed, publish, sign_in
 from lxml import etree
 from test_registry_import import TODAY
 
@@ -282,16 +282,18 @@ def test_progress_json_counts_visits_per_level(field, transport, seed: Seed) -> 
     assert enumerator.send("GET", f"{enumerator.server_url}/progress").status in (401, 403, 404)
 
 
-def test_team_sheet_has_a_qr_per_team_member(field, transport, seed: Seed) -> None:  # type: ignore[no-untyped-def]
+def test_team_sheet_has_a_qr_per_team_member(field, app, seed: Seed) -> None:  # type: ignore[no-untyped-def]
     """The koordinator's sheet has one code per team member; codes hold the token URL."""
-    lead = CollectClient(
-        transport, f"http://localhost/v1/projects/{seed.project_id}", "koordinator1", PASSWORD
-    )
-    answer = lead.send("GET", f"http://localhost/projects/{seed.project_id}/teams/sheet")
-    assert answer.status == 200
-    page = answer.body.decode()
+    lead = app.test_client()
+    assert sign_in(lead, "koordinator1").status_code == 302
+    answer = lead.get(f"/projects/{seed.project_id}/teams/sheet")
+    assert answer.status_code == 200
+    page = answer.get_data(as_text=True)
     assert page.count("<svg") == 2 and "pencacah3" not in page
-    assert PASSWORD not in page and answer.header("Cache-Control") == "no-store"
+    assert PASSWORD not in page and answer.headers["Cache-Control"] == "no-store"
+    enumerator = app.test_client()
+    assert sign_in(enumerator, "pencacah1").status_code == 302
+    assert enumerator.get(f"/projects/{seed.project_id}/teams/sheet").status_code == 404
     # The code on pencacah1's card is exactly the payload of their token URL.
     with field.db.sessions() as session:
         user = account_queries.user_by_username(session, "pencacah1")

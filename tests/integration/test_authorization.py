@@ -87,6 +87,10 @@ MATRIX: dict[tuple[str, str], list[tuple[str, dict[str, str], dict[str, int]]]] 
         ),
         ("/projects/{q}/exports/approved.csv", {}, expect(404, **{A: 200})),
     ],
+    ("GET", "/projects/<int:project_id>/teams/sheet"): [
+        ("/projects/{p}/teams/sheet", {}, expect(200, **{V: 404, D: 404, E: 404})),
+        ("/projects/{q}/teams/sheet", {}, expect(404, **{A: 200})),
+    ],
     ("GET", "/projects/<int:project_id>/submissions/<int:submission_id>/files/<path:name>"): [
         ("/projects/{p}/submissions/{s}/files/tidak-ada.jpg", {}, expect(404)),
         ("/projects/{p}/submissions/{s}/files/../../../etc/passwd", {}, expect(404)),

@@ -91,8 +91,18 @@ def check_codes_scan(shot: Path, seed: Seed) -> None:
         assert settings["project"]["name"] == "Kota Malang"
 
 
+def _sign_in(page, target: str, username: str) -> None:  # type: ignore[no-untyped-def]
+    """Open a page, sign in on the login page it leads to, and come back to it."""
+    page.goto(target)
+    assert "/login" in page.url
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_load_state()
+
+
 def test_team_sheet_in_chromium(live: str, field, seed: Seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """The koordinator logs in (HTTP Digest), sees one QR card per member, and it prints."""
+    """The koordinator signs in, sees one QR card per member, and it prints."""
     make_list(field, seed, kecamatan=("357304",))
     give(field, seed, "pencacah1", 6)
     give(field, seed, "pencacah2", 5)
@@ -100,14 +110,12 @@ def test_team_sheet_in_chromium(live: str, field, seed: Seed, tmp_path: Path) ->
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             context = browser.new_context(
-                http_credentials={"username": "koordinator1", "password": PASSWORD},
-                viewport={"width": 1000, "height": 700},
-                device_scale_factor=2,
-                locale="id-ID",
+                viewport={"width": 1000, "height": 700}, device_scale_factor=2, locale="id-ID"
             )
             page = context.new_page()
-            answer = page.goto(f"{live}/projects/{seed.project_id}/teams/sheet")
-            assert answer is not None and answer.status == 200
+            sheet = f"{live}/projects/{seed.project_id}/teams/sheet"
+            _sign_in(page, sheet, "koordinator1")
+            assert page.url == sheet
             cards = page.locator("article.card")
             assert cards.count() == 2
             assert page.locator("article.card svg").count() == 2
@@ -119,10 +127,9 @@ def test_team_sheet_in_chromium(live: str, field, seed: Seed, tmp_path: Path) ->
             assert page.locator("button").is_hidden()
             shoot(page, tmp_path, "team_sheet_print.png")
             check_codes_scan(shot, seed)
-            denied = browser.new_context(
-                http_credentials={"username": "pencacah1", "password": PASSWORD}
-            ).new_page()
-            refused = denied.goto(f"{live}/projects/{seed.project_id}/teams/sheet")
-            assert refused is not None and refused.status == 403
+            denied = browser.new_context().new_page()
+            _sign_in(denied, sheet, "pencacah1")
+            refused = denied.goto(sheet)
+            assert refused is not None and refused.status == 404
         finally:
             browser.close()
