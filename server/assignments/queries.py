@@ -365,14 +365,33 @@ def list_lines(session: Session, project_id: int, user_id: int) -> Iterator[tupl
 
 def target_for_visit(
     session: Session, project_id: int, target_id: int
-) -> tuple[int | None, str] | None:
-    """(assignee, state) of a target a submission names, locked against a racing visit."""
+) -> tuple[int | None, str, int | None] | None:
+    """(assignee, state, the visit recorded so far) of a target a submission names, locked
+    against a racing visit."""
     row = session.execute(
-        select(Target.assignee_id, Target.state)
+        select(Target.assignee_id, Target.state, Target.submission_id)
         .where(Target.id == target_id, Target.project_id == project_id)
         .with_for_update()
     ).first()
-    return (row[0], row[1]) if row else None
+    return (row[0], row[1], row[2]) if row else None
+
+
+def supersede(session: Session, submission_id: int, now: datetime) -> str | None:
+    """Reject a visit a revisit has replaced, unless a person approved it meanwhile; the
+    state it had, if it changed."""
+    state = session.scalar(
+        select(Submission.review_state).where(
+            Submission.id == submission_id, Submission.deleted_at.is_(None)
+        )
+    )
+    if state is None or state in ("approved", "rejected"):
+        return None
+    session.execute(
+        update(Submission)
+        .where(Submission.id == submission_id)
+        .values(review_state="rejected", review_by_rules=False, updated_at=now)
+    )
+    return str(state)
 
 
 def set_visited(

@@ -25,6 +25,7 @@ from server.assignments.models import ON_LIST, TargetList, Team, TeamMember
 from server.models import User, utcnow
 from server.problems import ProblemError
 from server.registry.models import REGISTRY_SOURCES
+from server.validation.queries import forget_finding_keys
 
 # The questionnaire's top-level questions naming the household visited and the outcome.
 TARGET_FIELD = "sasaran"
@@ -369,11 +370,30 @@ def do_record_visit(
     found = queries.target_for_visit(session, project_id, target_id)
     if found is None or found[1] not in ON_LIST:
         return False
-    assignee_id = found[0]
+    assignee_id, state, earlier = found
     clean_outcome = (outcome or "").strip()[:32] or None
     queries.set_visited(session, target_id, submission_id, user_id, clean_outcome, utcnow())
     queries.bump_lists(session, project_id, [assignee_id])
+    if state == "revisit" and earlier is not None and earlier != submission_id:
+        _supersede(session, earlier, submission_id, user_id)
     return True
+
+
+def _supersede(session: Session, earlier: int, later: int, user_id: int | None) -> None:
+    """The returned visit gives way to the revisit: rejected, and nobody's duplicate."""
+    was = queries.supersede(session, earlier, utcnow())
+    if was is None:
+        return
+    forget_finding_keys(session, [earlier])
+    audit.record(
+        session,
+        user_id,
+        "submission.supersede",
+        "submission",
+        earlier,
+        by=later,
+        **{"from": was, "to": "rejected"},
+    )
 
 
 def split_words(text: str) -> list[str]:

@@ -10,6 +10,8 @@ state from the rules for good (`review_by_rules` off): a later check never undoe
   household goes back on their list (assignments) and the submission waits (hasIssues).
 - escalate: a koordinator sends it up to an admin, with a note; an admin's decision ends it.
 - comment: a note for the others, without a change of state.
+- correct: one answer's value, with a reason: a new version (edited), the old and new
+  value in the audit log, and the rules check the corrected answers again.
 
 Each decision names the state the person saw (`seen`): if someone changed it meanwhile,
 the decision is refused rather than silently overwriting theirs.
@@ -17,6 +19,8 @@ the decision is refused rather than silently overwriting theirs.
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
@@ -24,9 +28,11 @@ from sqlalchemy.orm import Session
 from server import audit, problems
 from server.assignments.service import do_return_for_revisit
 from server.problems import ProblemError
-from server.reviews import queries
+from server.reviews import correction, detail, queries
 from server.reviews.access import Scope, check_decide
 from server.reviews.queue import SEVERITY_RANK
+from server.validation.jobs import enqueue as enqueue_check
+from server.validation.queries import forget_finding_keys
 
 KOBO_STATUS = {
     "received": None,
@@ -75,12 +81,17 @@ def _decide(
     )
 
 
-def do_approve(session: Session, scope: Scope, head: queries.Head, seen: str | None = None) -> None:
+def do_approve(
+    session: Session, scope: Scope, head: queries.Head, seen: str | None = None
+) -> int | None:
+    """Approve; a rejected submission approved after all is checked again, so later
+    submissions find it as a peer once more (the check job's ID)."""
     check_decide(scope)
     check_seen(head, seen)
     if head.flag_rank >= SEVERITY_RANK["BLOCK"]:
         raise ProblemError(problems.BLOCKED_APPROVAL, submission_id=head.id)
     _decide(session, scope, head, "approved", "submission.approve")
+    return enqueue_check(session, head.id, "review") if head.review_state == "rejected" else None
 
 
 def do_reject(
@@ -89,6 +100,7 @@ def do_reject(
     check_decide(scope)
     check_seen(head, seen)
     _decide(session, scope, head, "rejected", "submission.reject", check_note(reason))
+    forget_finding_keys(session, [head.id])
 
 
 def do_return(
@@ -103,6 +115,60 @@ def do_return(
     )
     _decide(session, scope, head, "hasIssues", "submission.revisit", reason)
     return target_id
+
+
+def do_correct(
+    session: Session,
+    scope: Scope,
+    head: queries.Head,
+    locator: str,
+    value: str,
+    reason: str,
+    seen: str | None = None,
+) -> int | None:
+    """Correct one answer: a new version (state edited) with the old and new value and the
+    reason in the audit log; the rules check the corrected answers again (the job's ID)."""
+    check_decide(scope)
+    check_seen(head, seen)
+    reason = check_note(reason)
+    current = next(
+        (v for v in queries.versions(session, head.id) if v.id == head.current_version_id), None
+    )
+    if current is None:
+        raise ProblemError(problems.INVALID_INPUT, field="field", reason="kiriman tanpa isi")
+    labels = detail.labels_of(session, current.form_version_id)
+    question = labels.questions.get(re.sub(r"\[\d+\]", "", locator))
+    new_id = f"uuid:{uuid.uuid4()}"
+    try:
+        if question is not None and question.kind in correction.FIXED_KINDS:
+            raise correction.CorrectionError("jawaban ini tidak dapat diperbaiki")
+        value = correction.check_value(question, value)
+        xml, old, _old_id = correction.corrected(
+            queries.version_xml(session, current.id), locator, value, new_id
+        )
+    except correction.CorrectionError as error:
+        raise ProblemError(problems.INVALID_INPUT, field="value", reason=str(error)) from None
+    if old.strip() == value:
+        raise ProblemError(
+            problems.INVALID_INPUT, field="value", reason="nilai baru sama dengan yang lama"
+        )
+    version_id = queries.add_corrected_version(
+        session, head, current, xml, new_id, scope.viewer.user_id
+    )
+    audit.record(
+        session,
+        scope.viewer.user_id,
+        "submission.correct",
+        "submission",
+        head.id,
+        reason,
+        field=locator,
+        old=old,
+        new=value,
+        version=version_id,
+        **{"from": head.review_state, "to": "edited"},
+    )
+    return enqueue_check(session, head.id, "correction")
 
 
 def do_escalate(session: Session, scope: Scope, head: queries.Head, note: str) -> None:

@@ -22,7 +22,7 @@ from server.forms.labels import (
     render_instance,
 )
 from server.registry.models import Household, Person
-from server.reviews import queries
+from server.reviews import correction, queries
 from server.reviews.queue import SEVERITY_RANK
 from server.validation import queries as validation_queries
 from server.validation.models import StoredFlag
@@ -74,6 +74,8 @@ class Detail:
     versions: list[queries.VersionInfo] = field(default_factory=list)
     history: list[queries.HistoryEntry] = field(default_factory=list)
     comments: list[queries.CommentRow] = field(default_factory=list)
+    # The answers a supervisor may correct (label, row and value shown as the page shows).
+    correctable: list[correction.Field] = field(default_factory=list)
 
 
 # A form version's XML never changes once published: its labels are read once per process.
@@ -81,7 +83,8 @@ _LABELS: dict[int, FormLabels] = {}
 _LABELS_KEPT = 64
 
 
-def _labels(session: Session, form_version_id: int) -> FormLabels:
+def labels_of(session: Session, form_version_id: int) -> FormLabels:
+    """The labels of a form version (kept for the process: a version never changes)."""
     found = _LABELS.get(form_version_id)
     if found is None:
         found = read_labels(queries.form_xml(session, form_version_id))
@@ -188,12 +191,14 @@ def gather(session: Session, head: queries.Head, language: str) -> Detail:
     versions = queries.versions(session, head.id)
     current = next((v for v in versions if v.id == head.current_version_id), None)
     sections: list[Section] = []
+    correctable: list[correction.Field] = []
     location = None
     if current is not None:
         xml = queries.version_xml(session, current.id)
         try:
-            labels = _labels(session, current.form_version_id)
+            labels = labels_of(session, current.form_version_id)
             sections = render_instance(labels, xml, language)
+            correctable = correction.fields(labels, xml, language)
         except (ValueError, etree.XMLSyntaxError):
             sections = []
         for section in sections:
@@ -246,6 +251,7 @@ def gather(session: Session, head: queries.Head, language: str) -> Detail:
         versions=versions,
         history=queries.history(session, head.id),
         comments=queries.comments(session, head.id),
+        correctable=correctable,
     )
 
 

@@ -3,6 +3,7 @@ detail page shows beside it, and the few writes the actions make. All review SQL
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -256,13 +257,23 @@ def centroid(session: Session, code: str) -> tuple[float, float] | None:
     return float(row[0]), float(row[1])
 
 
+def _distinct(column: Any, *where: Any) -> Select[tuple[Any]]:
+    """The distinct non-null values of an indexed column among the rows `where` selects,
+    ascending, by one index probe each (a loose index scan): a few dozen villages or rules
+    found without reading the hundreds of thousands of rows that hold them."""
+
+    def first(after: Any = None) -> Any:
+        query = select(column).where(*where, column.is_not(None)).order_by(column).limit(1)
+        return (query if after is None else query.where(column > after)).scalar_subquery()
+
+    found = select(first().label("value")).cte("found", recursive=True)
+    found = found.union_all(select(first(found.c.value)).where(found.c.value.is_not(None)))
+    return select(found.c.value).where(found.c.value.is_not(None))
+
+
 def project_villages(session: Session, project_id: int) -> list[str]:
     """The villages of the project's assigned households (for the queue's filter lists)."""
-    rows = session.scalars(
-        select(Target.village_code)
-        .where(Target.project_id == project_id, Target.village_code.is_not(None))
-        .distinct()
-    )
+    rows = session.scalars(_distinct(Target.village_code, Target.project_id == project_id))
     return sorted(str(code) for code in rows)
 
 
@@ -282,14 +293,18 @@ def enumerators(
 
 def flagged_rules(session: Session, project_id: int) -> list[str]:
     """The rules that have flags in the project."""
-    rows = session.scalars(
-        select(StoredFlag.rule)
+    rules = _distinct(StoredFlag.rule).subquery()
+    # A flag of the rule in the project, looked up rule by rule (as EXISTS, PostgreSQL
+    # would join every flag instead).
+    in_project = (
+        select(StoredFlag.id)
         .join(Submission, Submission.id == StoredFlag.submission_id)
         .join(Form, Form.id == Submission.form_id)
-        .where(Form.project_id == project_id)
-        .distinct()
+        .where(StoredFlag.rule == rules.c.value, Form.project_id == project_id)
+        .limit(1)
+        .scalar_subquery()
     )
-    return sorted(rows)
+    return sorted(session.scalars(select(rules.c.value).where(in_project.is_not(None))))
 
 
 # --- one submission -------------------------------------------------------------------
@@ -460,6 +475,65 @@ def set_escalated(session: Session, submission_id: int, escalated: bool) -> None
 
 def add_comment(session: Session, submission_id: int, author_id: int, body: str) -> None:
     session.add(Comment(submission_id=submission_id, author_id=author_id, body=body))
+
+
+def add_corrected_version(
+    session: Session,
+    head: Head,
+    previous: VersionInfo,
+    xml: bytes,
+    instance_id: str,
+    author_id: int,
+) -> int:
+    """A person's correction as the submission's new current version (state edited), its
+    files carried over from the version it corrects; the new version's ID."""
+    now = utcnow()
+    version = SubmissionVersion(
+        submission_id=head.id,
+        form_id=head.form_id,
+        form_version_id=previous.form_version_id,
+        instance_id=instance_id,
+        deprecated_id=previous.instance_id,
+        instance_name=previous.instance_name,
+        xml=xml,
+        xml_sha256=hashlib.sha256(xml).hexdigest(),
+        submitter_id=author_id,
+        user_agent="verivali-web",
+        created_at=now,
+    )
+    session.add(version)
+    session.flush()
+    files = session.execute(
+        select(
+            SubmissionAttachment.name,
+            SubmissionAttachment.blob_sha256,
+            SubmissionAttachment.size,
+            SubmissionAttachment.content_type,
+            SubmissionAttachment.received_at,
+        ).where(SubmissionAttachment.submission_version_id == previous.id)
+    ).all()
+    for name, blob, size, kind, received in files:
+        session.add(
+            SubmissionAttachment(
+                submission_version_id=version.id,
+                name=name,
+                blob_sha256=blob,
+                size=size,
+                content_type=kind,
+                received_at=received,
+            )
+        )
+    session.execute(
+        update(Submission)
+        .where(Submission.id == head.id)
+        .values(
+            current_version_id=version.id,
+            review_state="edited",
+            review_by_rules=False,
+            updated_at=now,
+        )
+    )
+    return version.id
 
 
 def clean_ids(

@@ -32,6 +32,7 @@ from server.reviews.access import Scope, access_review, access_submission, may_r
 from server.reviews.masking import mask, shown
 from server.services import services
 from server.services import session as db_session
+from server.validation import jobs as validation_jobs
 from server.web.session import login_required, no_store, page_blueprint, require_viewer
 
 bp = page_blueprint("reviews", __name__)
@@ -178,7 +179,7 @@ def decide(project_id: int, submission_id: int, action: str) -> Response:
     seen = request.form.get("seen") or None
     note = request.form.get("note", "")
     if action == "approve":
-        actions.do_approve(session, scope, head, seen)
+        validation_jobs.notify(session, services(), actions.do_approve(session, scope, head, seen))
     elif action == "reject":
         actions.do_reject(session, scope, head, note, seen)
     elif action == "revisit":
@@ -188,6 +189,27 @@ def decide(project_id: int, submission_id: int, action: str) -> Response:
     else:
         actions.do_comment(session, scope, head, note)
     flash(str(_DONE[action]))
+    return redirect(url_for("reviews.detail_page", project_id=project_id, submission_id=head.id))  # type: ignore[return-value]
+
+
+@bp.post("/projects/<int:project_id>/submissions/<int:submission_id>/correct")
+@login_required
+def correct(project_id: int, submission_id: int) -> Response:
+    scope = _scope(project_id)
+    session = db_session()
+    head = access_submission(session, scope, submission_id)
+    form = request.form
+    job = actions.do_correct(
+        session,
+        scope,
+        head,
+        form.get("field", ""),
+        form.get("value", ""),
+        form.get("note", ""),
+        form.get("seen") or None,
+    )
+    validation_jobs.notify(session, services(), job)
+    flash(_("Nilai diperbaiki; versi baru disimpan."))
     return redirect(url_for("reviews.detail_page", project_id=project_id, submission_id=head.id))  # type: ignore[return-value]
 
 

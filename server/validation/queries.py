@@ -325,6 +325,22 @@ def replace_keys(
         session.connection().exec_driver_sql(_INSERT_KEYS_SQLITE, new)
 
 
+# The keys by which later submissions find a peer. A rejected submission (by a person, or
+# superseded by a revisit of its household) keeps none of them: it is nobody's duplicate.
+FINDING_KINDS = ("nik", "name_birth", "kk", "ph", "cell")
+
+
+def forget_finding_keys(session: Session, submission_ids: Sequence[int]) -> None:
+    """Drop the keys by which later checks would find these submissions as peers."""
+    if submission_ids:
+        session.execute(
+            delete(SubmissionKey).where(
+                SubmissionKey.submission_id.in_(list(submission_ids)),
+                SubmissionKey.kind.in_(FINDING_KINDS),
+            )
+        )
+
+
 _SK = SubmissionKey
 _NUMBERED = (
     select(

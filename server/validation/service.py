@@ -248,6 +248,13 @@ def _keys(visit: Visit, village: str | None) -> list[tuple[str, str]]:
     return keys
 
 
+def _kept_keys(check: _Check) -> list[tuple[str, str]]:
+    """The keys a submission leaves behind: a rejected one is found by nobody."""
+    if check.found.review_state != "rejected":
+        return check.keys
+    return [key for key in check.keys if key[0] not in queries.FINDING_KINDS]
+
+
 def _cell(enumerator_id: int, point: Point, rows: int = 0, cols: int = 0) -> str:
     """The enumerator's cell of a grid of CELL_DEGREES (about 110 m) holding the point (or
     the one `rows` and `cols` away), by which their own nearby visits are found. The
@@ -431,7 +438,10 @@ def evaluate_many(
     }
     queries.replace_keys(
         session,
-        {sid: (check.found.form_id, check.keys + counted[sid]) for sid, check in checks.items()},
+        {
+            sid: (check.found.form_id, _kept_keys(check) + counted[sid])
+            for sid, check in checks.items()
+        },
     )
     # From here on the batch's own keys are in: each check sees the others, and counts
     # in its own statistics.

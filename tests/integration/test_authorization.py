@@ -48,6 +48,11 @@ MATRIX: dict[tuple[str, str], list[tuple[str, dict[str, str], dict[str, int]]]] 
         ("/projects/{q}/reviews", {}, expect(404, **{A: 200})),
         ("/projects/999999/reviews", {}, expect(404)),
     ],
+    ("GET", "/projects/<int:project_id>/dashboard"): [
+        ("/projects/{p}/dashboard", {}, expect(200, **{D: 404, E: 404})),
+        ("/projects/{q}/dashboard", {}, expect(404, **{A: 200})),
+        ("/projects/999999/dashboard", {}, expect(404)),
+    ],
     ("POST", "/projects/<int:project_id>/reviews/approve"): [
         ("/projects/{p}/reviews/approve", {}, expect(302, **{V: 403, D: 404, E: 404})),
         ("/projects/{q}/reviews/approve", {}, expect(404, **{A: 302})),
@@ -86,6 +91,14 @@ MATRIX: dict[tuple[str, str], list[tuple[str, dict[str, str], dict[str, int]]]] 
             for name in ("approved.csv", "approved.xlsx", "submissions.csv", "submissions.xlsx")
         ),
         ("/projects/{q}/exports/approved.csv", {}, expect(404, **{A: 200})),
+    ],
+    ("POST", "/projects/<int:project_id>/submissions/<int:submission_id>/correct"): [
+        (
+            "/projects/{p}/submissions/{s}/correct",
+            {"field": "anggota[1]/nik[1]", "value": "{who}", "note": "cek KK"},
+            expect(302, **{K2: 404, V: 403, D: 404, E: 404}),
+        ),
+        ("/projects/{q}/submissions/{s}/correct", {"note": "cek"}, expect(404)),
     ],
     ("GET", "/projects/<int:project_id>/teams/sheet"): [
         ("/projects/{p}/teams/sheet", {}, expect(200, **{V: 404, D: 404, E: 404})),
