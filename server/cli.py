@@ -20,6 +20,7 @@ from server.accounts import service as accounts
 from server.cli_base import CliError, load_cli_settings, unit_of_work
 from server.config import SettingsError
 from server.forms import queries as form_queries
+from server.models import PROJECT_ZONES
 from server.problems import ProblemError
 
 # server.forms.service pulls in pyxform (a third of a second): the commands that need it
@@ -112,22 +113,39 @@ def projects() -> None:
     """Create and list projects."""
 
 
+_ZONE = click.Choice(PROJECT_ZONES)
+
+
 @projects.command("add")
 @click.argument("name")
-def projects_add(name: str) -> None:
+@click.option("--timezone", type=_ZONE, help="The fieldwork's zone (default: VERIVALI_TIMEZONE).")
+def projects_add(name: str, timezone: str | None) -> None:
     """Create a project and print its ID."""
     with unit_of_work() as (_svc, session):
-        project = accounts.do_create_project(session, name)
+        project = accounts.do_create_project(session, name, timezone=timezone)
         project_id = project.id
     click.echo(project_id)
 
 
+@projects.command("timezone")
+@click.argument("project_id", type=int)
+@click.argument("timezone", type=_ZONE, required=False)
+def projects_timezone(project_id: int, timezone: str | None) -> None:
+    """Set the zone a project's times are read in (none given: the instance's)."""
+    with unit_of_work() as (_svc, session):
+        project = account_queries.project_by_id(session, project_id)
+        if project is None:
+            raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=project_id)
+        accounts.do_set_project_zone(session, project, timezone)
+
+
 @projects.command("list")
 def projects_list() -> None:
-    """List projects as ID<TAB>name."""
-    with unit_of_work() as (_svc, session):
+    """List projects as ID<TAB>name<TAB>time zone."""
+    with unit_of_work() as (svc, session):
         for project in account_queries.all_projects(session):
-            click.echo(f"{project.id}\t{project.name}")
+            zone = project.timezone or svc.settings.timezone
+            click.echo(f"{project.id}\t{project.name}\t{zone}")
 
 
 @cli.group()

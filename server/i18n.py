@@ -51,8 +51,13 @@ def language() -> str:
     return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def use_zone(name: str | None) -> None:
+    """The page is about a project in this zone (None: the instance's)."""
+    g.zone = name
+
+
 def zone() -> str:
-    """The zone of the project the page is about (set by its view), else the instance's."""
+    """The zone of the project the page is about (use_zone), else the instance's."""
     from server.services import services
 
     return str(g.get("zone") or services().settings.timezone)

@@ -82,11 +82,19 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+# Indonesia's time zones (WIB, WIB in West Kalimantan, WITA, WIT): a project's fieldwork
+# lies in one of them.
+PROJECT_ZONES = ("Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura")
+
+
 class Project(Base):
     __tablename__ = "projects"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Where its fieldwork is: pages, the rules' interview days and date filters read times
+    # in this zone. None: the instance's (VERIVALI_TIMEZONE).
+    timezone: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from server import audit, problems
 from server.accounts import queries
 from server.accounts.digest import ha1_for
-from server.models import ROLES, Project, ProjectMember, User, utcnow
+from server.models import PROJECT_ZONES, ROLES, Project, ProjectMember, User, utcnow
 from server.problems import ProblemError
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -67,17 +67,48 @@ def password_matches(password_hash: str | None, password: str) -> bool:
     return bool(password_hash) and check_password_hash(password_hash or "", password)
 
 
-def do_create_project(session: Session, name: str, actor_id: int | None = None) -> Project:
+def check_zone(timezone: str | None) -> str | None:
+    """One of Indonesia's time zones, or None for the instance's."""
+    if timezone is None or timezone == "":
+        return None
+    if timezone not in PROJECT_ZONES:
+        raise ProblemError(
+            problems.INVALID_INPUT, field="timezone", reason=" | ".join(PROJECT_ZONES)
+        )
+    return timezone
+
+
+def do_create_project(
+    session: Session, name: str, actor_id: int | None = None, timezone: str | None = None
+) -> Project:
     name = name.strip()
     if not name or len(name) > 200:
         raise ProblemError(problems.INVALID_INPUT, field="name", reason="1-200 characters")
     if queries.project_by_name(session, name) is not None:
         raise ProblemError(problems.INVALID_INPUT, field="name", reason="already exists")
-    project = Project(name=name)
+    project = Project(name=name, timezone=check_zone(timezone))
     session.add(project)
     session.flush()
-    audit.record(session, actor_id, "project.create", "project", project.id, name=name)
+    audit.record(
+        session, actor_id, "project.create", "project", project.id, name=name, timezone=timezone
+    )
     return project
+
+
+def do_set_project_zone(
+    session: Session, project: Project, timezone: str | None, actor_id: int | None = None
+) -> None:
+    """Set the time zone the project's pages and rules read times in."""
+    before = project.timezone
+    project.timezone = check_zone(timezone)
+    audit.record(
+        session,
+        actor_id,
+        "project.timezone",
+        "project",
+        project.id,
+        **{"from": before, "to": project.timezone},
+    )
 
 
 def do_set_password(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from server import problems
+from server import i18n, problems
 from server.accounts import queries as account_queries
 from server.assignments import queries as assignment_queries
 from server.models import Project
@@ -50,10 +50,12 @@ def may_review(role: str) -> bool:
 
 
 def access_review(session: Session, viewer: Viewer, project_id: int) -> Scope:
-    """The viewer's scope in a project's review, or 404."""
+    """The viewer's scope in a project's review, or 404. The page reads times in the
+    project's zone from here on."""
     project = account_queries.project_by_id(session, project_id)
     if project is None or not may_review(viewer.role):
         raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=project_id)
+    i18n.use_zone(project.timezone)
     if viewer.role == "admin":
         return Scope(project, viewer, None, may_decide=True, may_reveal=True)
     if not account_queries.is_member(session, viewer.user_id, project_id):

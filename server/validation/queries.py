@@ -16,7 +16,14 @@ from sqlalchemy.sql.base import Executable
 
 from server.assignments.models import ON_LIST, Target
 from server.db import InsertIgnoring, run
-from server.models import Form, FormVersion, Submission, SubmissionAttachment, SubmissionVersion
+from server.models import (
+    Form,
+    FormVersion,
+    Project,
+    Submission,
+    SubmissionAttachment,
+    SubmissionVersion,
+)
 from server.registry.models import Household, Person, Region
 from server.rules.model import Point
 from server.validation.models import PhotoHash, StoredFlag, SubmissionKey
@@ -47,6 +54,7 @@ class Stored:
     village_code: str | None = None
     flag_rank: int = 0
     flag_count: int = 0
+    project_zone: str | None = None  # the project's time zone, if it has its own
 
 
 _SUBMITTED = aliased(FormVersion)
@@ -73,10 +81,12 @@ _STORED = (
         Submission.village_code,
         Submission.flag_rank,
         Submission.flag_count,
+        Project.timezone,
     )
     .join(SubmissionVersion, SubmissionVersion.id == Submission.current_version_id)
     .join(_SUBMITTED, _SUBMITTED.id == SubmissionVersion.form_version_id)
     .join(Form, Form.id == Submission.form_id)
+    .join(Project, Project.id == Form.project_id)
     .join(_CURRENT, _CURRENT.id == Form.current_version_id)
     .where(Submission.id.in_(bindparam("ids", expanding=True)), Submission.deleted_at.is_(None))
 )

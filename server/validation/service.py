@@ -369,8 +369,9 @@ def evaluate_many(
     zone: str = stats.DEFAULT_ZONE,
 ) -> dict[int, Evaluation | None]:
     """Check these submissions together; each one's evaluation, None when it is gone or its
-    form has no rule settings. `zone` is the server's timezone: the day of a visit without
-    a start time (stats.py). `today` defaults to each submission's day of receipt."""
+    form has no rule settings. `zone` is the server's timezone, for projects without their
+    own: the day of a visit without a start time (stats.py). `today` defaults to each
+    submission's day of receipt."""
     results: dict[int, Evaluation | None] = dict.fromkeys(submission_ids)
     stored = {
         sid: found
@@ -541,7 +542,7 @@ def _prepare(
         target=target,
         village=village,
         keys=[],
-        day=stats.interview_day(visit, zone),
+        day=stats.interview_day(visit, found.project_zone or zone),
         today=today or found.received.date(),
     )
 

@@ -15,7 +15,8 @@ from review_world import GOOD_NIK, World, build, csrf_of, sign_in
 from sqlalchemy import select
 from test_assignments import households, phone
 
-from server.models import AuditEvent, Submission
+from server.accounts import service as accounts
+from server.models import AuditEvent, Project, Submission
 from server.reviews import queue
 
 
@@ -285,3 +286,16 @@ def test_english_is_a_switch_away(app, world: World) -> None:
     post(client, "/language", queue_url, lang="en", next=queue_url)
     page = client.get(queue_url).get_data(as_text=True)
     assert "Review queue" in page and "Antrean pemeriksaan" not in page
+
+
+def test_times_read_in_the_projects_zone(app, svc, world: World) -> None:
+    """A project in Papua shows WIT times; one without a zone of its own, the instance's WIB."""
+    client = signed_in(app, "koordinator1")
+    sid = world.by_enumerator["pencacah1"][0]
+    url = f"/projects/{world.project_id}/submissions/{sid}"
+    assert " WIB" in client.get(url).get_data(as_text=True)
+    with svc.db.transaction() as session:
+        project = session.get(Project, world.project_id)
+        accounts.do_set_project_zone(session, project, "Asia/Jayapura")
+    page = client.get(url).get_data(as_text=True)
+    assert " WIT" in page and " WIB" not in page
