@@ -48,11 +48,6 @@ MATRIX: dict[tuple[str, str], list[tuple[str, dict[str, str], dict[str, int]]]] 
         ("/projects/{q}/reviews", {}, expect(404, **{A: 200})),
         ("/projects/999999/reviews", {}, expect(404)),
     ],
-    ("GET", "/projects/<int:project_id>/dashboard"): [
-        ("/projects/{p}/dashboard", {}, expect(200, **{D: 404, E: 404})),
-        ("/projects/{q}/dashboard", {}, expect(404, **{A: 200})),
-        ("/projects/999999/dashboard", {}, expect(404)),
-    ],
     ("POST", "/projects/<int:project_id>/reviews/approve"): [
         ("/projects/{p}/reviews/approve", {}, expect(302, **{V: 403, D: 404, E: 404})),
         ("/projects/{q}/reviews/approve", {}, expect(404, **{A: 302})),
