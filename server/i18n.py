@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 
 LANGUAGES = ("id", "en")
 DEFAULT_LANGUAGE = "id"
@@ -52,8 +52,10 @@ def language() -> str:
 
 
 def use_zone(name: str | None) -> None:
-    """The page is about a project in this zone (None: the instance's)."""
-    g.zone = name
+    """The page is about a project in this zone (None: the instance's). Outside a request
+    (the CLI, a script) there is no page to set it for."""
+    if has_request_context():
+        g.zone = name
 
 
 def zone() -> str:

@@ -42,48 +42,28 @@ repeat_index, repeat_key such as `anggota[2]`, parent_key, the enclosing repeat'
 nested repeat, then the repeat's answers). Columns are the union of all the form's versions.
 The CSV of the raw export is its first sheet.
 
-**Formats.** `csv_stream`: UTF-8 with a BOM (Excel then reads it as UTF-8), rows written
-into a small buffer that is handed on each time it passes 64 KiB. `xlsx_file`: openpyxl's
-write-only workbook, which can only be saved to a file: the sheets are spooled and the
-workbook saved under the data directory's tmp (the data hold NIKs, and the system's /tmp
-may be memory), then `file_stream` sends the file in chunks, unlinked as soon as it is
-opened. An XLSX is
-therefore complete before its first byte leaves; Excel holds at most 1,048,576 rows a
-sheet. Every cell is text, so 16-digit numbers keep all their digits, and a cell starting
-with = + - @ (or a tab or carriage return) gets a leading apostrophe against formula
-injection, unless it is only numbers (-7.98, or a geopoint "-7.98 112.63 450 5").
+The files are written by `export_formats.py` (CSV streamed, XLSX spooled to a file).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 import re
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import Path
-from typing import Any, BinaryIO
+from datetime import datetime
 
 from lxml import etree
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.worksheet import _writer
 from sqlalchemy.orm import Session
 
 from server.forms.labels import read_labels
 from server.forms.xform import safe_parser
 from server.reviews import export_queries as q
+from server.reviews.export_formats import Sheet, text_of
 from server.rules.model import Member, Visit
 from server.rules.settings import FieldMap, parse_settings
 from server.validation.facts import Received, relationship_code, visit_from_instance
 
 BATCH = 500
-FLUSH_BYTES = 64 * 1024
-CHUNK_BYTES = 256 * 1024
-MAX_CELL = 32_767  # Excel's limit of characters in a cell
 APPROVED_COLUMNS = (
     "submission_id", "instance_id", "approved_at", "enumerator", "kecamatan_code",
     "village_code", "target_id", "household_source", "household_source_key", "kk_registry",
@@ -97,33 +77,13 @@ MAIN_COLUMNS = (
 REPEAT_COLUMNS = ("submission_id", "repeat_index", "repeat_key", "parent_key")
 MAIN_SHEET = "submissions"
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_NUMBERS = re.compile(rf"{_NUMBER}(?:(?:\s*;\s*|\s+){_NUMBER})*")
 _SHEET_UNSAFE = re.compile(r"[\[\]:*?/\\']")
-
-
-def neutralise(value: str) -> str:
-    """A cell a spreadsheet would run as a formula, with a leading apostrophe."""
-    if value.startswith(_FORMULA_START) and not _NUMBERS.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
 
 
 # --- approved results ---------------------------------------------------------------------
 
 
-def _same_text(a: str | None, b: str | None) -> bool:
+def _sametext_of(a: str | None, b: str | None) -> bool:
     return " ".join((a or "").upper().split()) == " ".join((b or "").upper().split())
 
 
@@ -134,7 +94,7 @@ def _changes(member: Member, person: q.PersonRow | None, registry_nik: str | Non
     if known and (member.nik or "") != (registry_nik or ""):
         changed.append("nik")
     if person is not None:
-        if member.name and not _same_text(member.name, person.name):
+        if member.name and not _sametext_of(member.name, person.name):
             changed.append("name")
         if member.sex and person.sex and member.sex != person.sex:
             changed.append("sex")
@@ -162,10 +122,10 @@ def _member_cells(member: Member, person: q.PersonRow | None, kk_changed: bool) 
         "nik_field": member.nik or "",
         "name": member.name or "",
         "sex": member.sex or "",
-        "birth_date": _text(member.birth_date),
+        "birth_date": text_of(member.birth_date),
         "relationship": member.relationship or "",
         "member_status": member.status or "",
-        "death_date": _text(member.death_date),
+        "death_date": text_of(member.death_date),
         "changed_fields": " ".join(changed),
     }
 
@@ -187,7 +147,7 @@ def _visit_rows(
     household = {
         "submission_id": str(row.id),
         "instance_id": row.instance_id,
-        "approved_at": _text(approved or row.updated_at),
+        "approved_at": text_of(approved or row.updated_at),
         "enumerator": row.submitter,
         "kecamatan_code": village[:6] if village and len(village) >= 6 else "",
         "village_code": village or "",
@@ -240,14 +200,6 @@ def _approved_batch(
 
 
 # --- raw submissions ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sheet:
-    """A sheet (or CSV file) of an export: its name and its header."""
-
-    name: str
-    header: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -373,89 +325,7 @@ def raw_rows(
             instance = _split(r.xml, paths)
             fixed = (r.id, r.instance_id, r.review_state, r.submitter, r.created_at, r.form_version)
             main = {_column(path): value for path, value in instance.cells.items()}
-            main.update(zip(MAIN_COLUMNS, map(_text, fixed), strict=True))
+            main.update(zip(MAIN_COLUMNS, map(text_of, fixed), strict=True))
             yield layout.main.name, main
             for path, row in instance.repeats if repeats else ():
                 yield layout.repeats[path].name, row | {"submission_id": str(r.id)}
-
-
-# --- formats ------------------------------------------------------------------------------
-
-
-def csv_stream(header: Sequence[str], rows: Iterable[Mapping[str, object]]) -> Iterator[bytes]:
-    """A CSV file (UTF-8 with BOM) of the rows' values under `header`, a piece at a time."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow([neutralise(name) for name in header])
-    for row in rows:
-        writer.writerow([neutralise(_text(row.get(name))) for name in header])
-        if buffer.tell() >= FLUSH_BYTES:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
-
-
-def _cell(value: object) -> str | None:
-    text = ILLEGAL_CHARACTERS_RE.sub("", _text(value))[:MAX_CELL]
-    return neutralise(text) if text else None
-
-
-def _spool(sheet: Any, directory: Path) -> Path:
-    """Have openpyxl spool the sheet's XML in `directory` rather than the system's /tmp
-    (openpyxl internals: its worksheet writer, and its list of files removed at exit)."""
-    handle, name = tempfile.mkstemp(dir=directory, prefix="export-", suffix=".xml")
-    os.close(handle)
-    _writer.ALL_TEMP_FILES.append(name)
-    writer = _writer.WorksheetWriter(sheet, out=name)
-    writer.write_top()
-    sheet._writer = writer
-    return Path(name)
-
-
-def xlsx_file(
-    sheets: Sequence[Sheet], rows: Iterable[tuple[str, Mapping[str, object]]], tmp_dir: Path
-) -> Path:
-    """An XLSX workbook of the rows (sheet name, values by column) in a new file under
-    `tmp_dir`; the caller deletes it (`file_stream` does)."""
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=tmp_dir, prefix="export-", suffix=".xlsx")
-    os.close(handle)
-    path, spooled = Path(name), []
-    try:
-        book = Workbook(write_only=True)
-        open_sheets = {}
-        for sheet in sheets:
-            worksheet = book.create_sheet(title=sheet.name)
-            spooled.append(_spool(worksheet, tmp_dir))
-            worksheet.append([_cell(column) for column in sheet.header])
-            open_sheets[sheet.name] = (worksheet, sheet.header)
-        for sheet_name, row in rows:
-            worksheet, header = open_sheets[sheet_name]
-            worksheet.append([_cell(row.get(column)) for column in header])
-        book.save(path)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    finally:
-        for leftover in spooled:
-            leftover.unlink(missing_ok=True)
-            if str(leftover) in _writer.ALL_TEMP_FILES:
-                _writer.ALL_TEMP_FILES.remove(str(leftover))
-    return path
-
-
-def file_stream(path: Path, chunk: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """The file's bytes a chunk at a time. The file is unlinked at once (the open handle
-    keeps it until read or dropped): nothing is left whether the reader finishes, stops
-    early or never starts."""
-    handle = path.open("rb")
-    path.unlink()
-    return _chunks(handle, chunk)
-
-
-def _chunks(handle: BinaryIO, chunk: int) -> Iterator[bytes]:
-    with handle:
-        while piece := handle.read(chunk):
-            yield piece

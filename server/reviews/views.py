@@ -28,6 +28,7 @@ from server.models import REVIEW_STATES, utcnow
 from server.problems import ProblemError
 from server.reviews import actions, detail, queries, queue
 from server.reviews import export as exports
+from server.reviews import export_formats as formats
 from server.reviews.access import Scope, access_review, access_submission, may_review
 from server.reviews.masking import mask, shown
 from server.services import services
@@ -246,26 +247,26 @@ def export(project_id: int, kind: str, fmt: str) -> Response:
     submitters = scope.submitters
     if fmt == "xlsx":
         if layout is None:
-            sheets: Sequence[exports.Sheet] = [
-                exports.Sheet("approved", tuple(exports.APPROVED_COLUMNS))
+            sheets: Sequence[formats.Sheet] = [
+                formats.Sheet("approved", tuple(exports.APPROVED_COLUMNS))
             ]
             rows: Iterator[tuple[str, dict[str, str]]] = (
                 ("approved", row) for row in exports.approved_rows(session, project_id, submitters)
             )
         else:
             sheets, rows = layout.sheets, exports.raw_rows(session, layout, submitters)
-        path = exports.xlsx_file(sheets, rows, svc.settings.tmp_dir)
-        return Response(exports.file_stream(path), mimetype=_XLSX, headers=headers)
+        path = formats.xlsx_file(sheets, rows, svc.settings.tmp_dir)
+        return Response(formats.file_stream(path), mimetype=_XLSX, headers=headers)
 
     def body() -> Iterator[bytes]:
         # A streamed body outlives the request's session: it reads through its own.
         with svc.db.sessions() as reader:
             if layout is None:
                 rows = exports.approved_rows(reader, project_id, submitters)
-                yield from exports.csv_stream(exports.APPROVED_COLUMNS, rows)
+                yield from formats.csv_stream(exports.APPROVED_COLUMNS, rows)
             else:
                 raw = exports.raw_rows(reader, layout, submitters, repeats=False)
-                yield from exports.csv_stream(layout.main.header, (row for _sheet, row in raw))
+                yield from formats.csv_stream(layout.main.header, (row for _sheet, row in raw))
 
     return Response(
         stream_with_context(body()), mimetype="text/csv; charset=utf-8", headers=headers

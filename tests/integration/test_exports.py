@@ -26,6 +26,7 @@ from server.models import AuditEvent, Submission, User
 from server.registry.models import Household, Person
 from server.registry.regions import do_load_regions
 from server.reviews import export
+from server.reviews import export_formats as fmt
 from server.reviews.access import access_review
 from server.reviews.queries import set_decision
 from server.validation import jobs
@@ -152,7 +153,7 @@ def test_approved_csv_opens_with_dictreader_after_the_bom(svc, world: World) -> 
     """The CSV starts with a BOM and reads back as the rows, NIKs and KK numbers whole."""
     approve(svc, world.team1)
     rows = approved(svc, world.project_id)
-    read = read_csv(export.csv_stream(export.APPROVED_COLUMNS, iter(rows)))
+    read = read_csv(fmt.csv_stream(export.APPROVED_COLUMNS, iter(rows)))
     assert read == rows and len(read) == 6
     assert all(len(r["kk_field"]) == 16 for r in read)
 
@@ -167,9 +168,9 @@ def test_raw_xlsx_has_a_sheet_per_repeat_linked_by_submission(  # type: ignore[n
     with svc.db.sessions() as session:
         layout = export.raw_layout(session, world.project_id, "uji_aturan")
         assert layout is not None
-        path = export.xlsx_file(layout.sheets, export.raw_rows(session, layout), tmp)
+        path = fmt.xlsx_file(layout.sheets, export.raw_rows(session, layout), tmp)
     assert [p.name for p in tmp.iterdir() if p.name.startswith("export-")] == [path.name]
-    data = b"".join(export.file_stream(path, chunk=4096))
+    data = b"".join(fmt.file_stream(path, chunk=4096))
     assert not path.exists() and not [p for p in tmp.iterdir() if p.name.startswith("export-")]
     book = load_workbook(io.BytesIO(data), read_only=True)
     assert book.sheetnames == ["submissions", "anggota"]
@@ -194,7 +195,7 @@ def test_raw_csv_is_the_main_sheet(svc, world: World) -> None:  # type: ignore[n
         layout = export.raw_layout(session, world.project_id, "uji_aturan")
         assert layout is not None and export.raw_layout(session, world.project_id, "x") is None
         rows = (row for _sheet, row in export.raw_rows(session, layout, repeats=False))
-        read = read_csv(export.csv_stream(layout.main.header, rows))
+        read = read_csv(fmt.csv_stream(layout.main.header, rows))
     assert len(read) == 9 and list(read[0]) == list(layout.main.header)
     assert {r["hasil"] for r in read} == {"ditemukan"} and "anggota/nik" not in read[0]
     assert {r["submitter"] for r in read} == {"pencacah1", "pencacah2", "pencacah3"}
@@ -204,25 +205,25 @@ def test_formula_injection_is_neutralised_but_numbers_are_not(  # type: ignore[n
     svc, seed: Seed, transport: WsgiTransport, world: World
 ) -> None:
     """Cells starting with = + - @ get an apostrophe; numbers and geopoints stay as they are."""
-    assert export.neutralise("=1+1") == "'=1+1" and export.neutralise("@SUM(A1)") == "'@SUM(A1)"
-    assert export.neutralise("+62 812") == "+62 812" and export.neutralise("-7.98") == "-7.98"
-    assert export.neutralise("-2+3+cmd|' /C calc'!A0") == "'-2+3+cmd|' /C calc'!A0"
-    assert export.neutralise("-7.98 112.63 450 5;-7.99 112.64 0 0") == (
+    assert fmt.neutralise("=1+1") == "'=1+1" and fmt.neutralise("@SUM(A1)") == "'@SUM(A1)"
+    assert fmt.neutralise("+62 812") == "+62 812" and fmt.neutralise("-7.98") == "-7.98"
+    assert fmt.neutralise("-2+3+cmd|' /C calc'!A0") == "'-2+3+cmd|' /C calc'!A0"
+    assert fmt.neutralise("-7.98 112.63 450 5;-7.99 112.64 0 0") == (
         "-7.98 112.63 450 5;-7.99 112.64 0 0"
     )
     evil = '=HYPERLINK("http://x","klik")'
     target = world.targets[world.team1[1]]
     sid = send(svc, transport, seed, "pencacah1", target, evil, ("@SUM(1+1)",))
     approve(svc, [sid])
-    read = read_csv(export.csv_stream(export.APPROVED_COLUMNS, approved(svc, world.project_id)))
+    read = read_csv(fmt.csv_stream(export.APPROVED_COLUMNS, approved(svc, world.project_id)))
     assert read[0]["kk_field"] == "'" + evil and read[0]["nik_field"] == "'@SUM(1+1)"
     with svc.db.sessions() as session:
-        path = export.xlsx_file(
-            [export.Sheet("approved", export.APPROVED_COLUMNS)],
+        path = fmt.xlsx_file(
+            [fmt.Sheet("approved", export.APPROVED_COLUMNS)],
             (("approved", r) for r in export.approved_rows(session, world.project_id)),
             svc.settings.tmp_dir,
         )
-    book = load_workbook(io.BytesIO(b"".join(export.file_stream(path))))
+    book = load_workbook(io.BytesIO(b"".join(fmt.file_stream(path))))
     cells = {c.value: c.data_type for row in book["approved"].iter_rows(min_row=2) for c in row}
     assert cells["'" + evil] == "s" and not any(t == "f" for t in cells.values())
 
