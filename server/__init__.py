@@ -83,14 +83,18 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from server.assignments.pages import bp as team_pages_bp
     from server.assignments.views import bp as assignments_bp
+    from server.dashboard.views import bp as dashboard_bp
     from server.openrosa.views import bp as openrosa_bp
     from server.reviews.views import bp as reviews_bp
     from server.web import bp as web_bp
     from server.web.account import bp as accounts_bp
+    from server.web.forms import bp as form_pages_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(reviews_bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(form_pages_bp)
     app.register_blueprint(team_pages_bp)
     app.register_blueprint(assignments_bp)
     app.register_blueprint(openrosa_bp)

@@ -314,6 +314,18 @@ TOO_LARGE = _p(
     "Kiriman terlalu besar (batas {limit_mb} MB). Kurangi ukuran foto lalu kirim ulang.",
     "The submission is too large (limit {limit_mb} MB). Reduce photo sizes and resend.",
 )
+FORM_FILE_TOO_LARGE = _p(
+    "413.2",
+    413,
+    "Berkas {name} terlalu besar (batas {limit_mb} MB per berkas).",
+    "File {name} is too large (limit {limit_mb} MB per file).",
+)
+FORM_UPLOAD_TOO_LARGE = _p(
+    "413.3",
+    413,
+    "Unggahan terlalu besar (batas {limit_mb} MB untuk formulir dan semua medianya).",
+    "The upload is too large (limit {limit_mb} MB for the form and all its media).",
+)
 XLSFORM_INVALID = _p(
     "422.1",
     422,
@@ -349,6 +361,18 @@ RULE_SETTINGS_INVALID = _p(
     422,
     "Pengaturan aturan {name} tidak dapat dipakai:\n{details}",
     "The rule settings {name} cannot be used:\n{details}",
+)
+FORM_FILE_MISSING = _p(
+    "422.6",
+    422,
+    "Pilih berkas XLSForm (.xlsx, .xls, .csv atau .md) untuk diunggah.",
+    "Choose an XLSForm file (.xlsx, .xls, .csv or .md) to upload.",
+)
+EMPTY_FILE = _p(
+    "422.7",
+    422,
+    "Berkas {name} kosong.",
+    "File {name} is empty.",
 )
 
 # 5xx: our side; the client keeps its data and retries.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from server.db import run
-from server.models import Form, FormMedia, FormVersion, Project
+from server.models import Form, FormMedia, FormVersion, Project, Submission, User
 
 
 @dataclass(frozen=True)
@@ -186,3 +187,103 @@ def all_forms_with_projects(session: Session) -> list[tuple[Form, FormVersion | 
         .order_by(Form.id)
     )
     return [(f, v, p) for f, v, p in rows]
+
+
+@dataclass(frozen=True)
+class FormSummary:
+    """A row of a project's forms page: the form, its current version and its submissions."""
+
+    form_pk: int
+    xml_form_id: str
+    state: str
+    title: str
+    version: str
+    version_id: int | None
+    updated_at: datetime
+    submissions: int
+    last_submission: datetime | None
+
+
+def form_summaries(session: Session, project_id: int) -> list[FormSummary]:
+    """The project's forms by form ID, each with its count of (not deleted) submissions."""
+    received = (
+        select(
+            Submission.form_id,
+            func.count().label("n"),
+            func.max(Submission.created_at).label("last"),
+        )
+        .where(Submission.deleted_at.is_(None))
+        .group_by(Submission.form_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Form.id,
+            Form.xml_form_id,
+            Form.state,
+            FormVersion.title,
+            FormVersion.version,
+            FormVersion.id,
+            Form.updated_at,
+            func.coalesce(received.c.n, 0),
+            received.c.last,
+        )
+        .outerjoin(FormVersion, FormVersion.id == Form.current_version_id)
+        .outerjoin(received, received.c.form_id == Form.id)
+        .where(Form.project_id == project_id)
+        .order_by(Form.xml_form_id)
+    )
+    return [
+        FormSummary(pk, xid, state, title or "", version or "", vid, updated, int(n), last)
+        for pk, xid, state, title, version, vid, updated, n, last in rows
+    ]
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """A published version as the form's page lists it (no XML)."""
+
+    id: int
+    version: str
+    title: str
+    md5: str
+    content_hash: str
+    source_name: str
+    published_at: datetime
+    published_by: str | None
+    warnings: list[str]
+    has_rules: bool
+
+
+def versions_of_form(session: Session, form_id: int) -> list[VersionRow]:
+    """A form's versions, newest first, with who published each."""
+    rows = session.execute(
+        select(
+            FormVersion.id,
+            FormVersion.version,
+            FormVersion.title,
+            FormVersion.md5,
+            FormVersion.content_hash,
+            FormVersion.source_name,
+            FormVersion.created_at,
+            func.coalesce(func.nullif(User.display_name, ""), User.username),
+            FormVersion.warnings,
+            FormVersion.rule_settings,
+        )
+        .outerjoin(User, User.id == FormVersion.published_by_id)
+        .where(FormVersion.form_id == form_id)
+        .order_by(FormVersion.id.desc())
+    )
+    return [
+        VersionRow(
+            vid, version, title, md5, content, source, at, by, list(warnings or []), bool(rules)
+        )
+        for vid, version, title, md5, content, source, at, by, warnings, rules in rows
+    ]
+
+
+def version_of_form(session: Session, form_id: int, version_id: int) -> FormVersion | None:
+    """A version by its ID, only if it belongs to this form."""
+    return session.scalar(
+        select(FormVersion).where(FormVersion.id == version_id, FormVersion.form_id == form_id)
+    )

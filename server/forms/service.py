@@ -127,9 +127,16 @@ def do_publish_form(
     media_paths: list[Path] | None = None,
     actor_id: int | None = None,
     rules_path: Path | None = None,
+    expected_form_id: str | None = None,
+    keep_rules: bool = False,
 ) -> PublishResult:
     """Publish the XLSForm at `source` (with media files and its rule settings, by default
-    the .toml file beside it) into a project."""
+    the .toml file beside it) into a project.
+
+    `expected_form_id`: refuse a file that defines another form (a new version uploaded
+    from a form's page). `keep_rules`: without a settings file, a new version keeps the
+    current version's rule settings (checked against the new form) instead of dropping them.
+    """
     if account_queries.project_by_id(session, project_id) is None:
         raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=project_id)
     converted = _convert(source)
@@ -137,10 +144,16 @@ def do_publish_form(
         facts = read_facts(converted.xml.encode("utf-8"))
     except XFormError as exc:
         raise ProblemError(problems.XLSFORM_INVALID, details=str(exc)) from None
+    if expected_form_id is not None and facts.form_id != expected_form_id:
+        raise ProblemError(problems.FORM_ID_MISMATCH, got=facts.form_id, expected=expected_form_id)
     rules_path = rules_path or settings_beside(source)
     rules = read_rule_settings(rules_path) if rules_path else None
-    if rules is not None and rules_path is not None:
-        check_rule_settings(rules, facts, rules_path.name)
+    if rules is None and keep_rules:
+        rules = _current_rules(session, project_id, facts.form_id)
+    if rules is not None:
+        check_rule_settings(
+            rules, facts, rules_path.name if rules_path else f"{facts.form_id}.toml"
+        )
 
     media = [store_media(store, p, settings.max_form_upload_bytes) for p in media_paths or []]
     if converted.itemsets:
@@ -246,6 +259,15 @@ def do_publish_form(
         missing_media=missing,
         rechecks=_recheck(session, form.id) if rules != rules_before else 0,
     )
+
+
+def _current_rules(session: Session, project_id: int, xml_form_id: str) -> dict[str, Any] | None:
+    """The rule settings of the form's current version, if the form exists and has them."""
+    form = queries.form_by_xml_id(session, project_id, xml_form_id)
+    if form is None or form.current_version_id is None:
+        return None
+    current = queries.version_by_id(session, form.current_version_id)
+    return current.rule_settings if current is not None else None
 
 
 def _recheck(session: Session, form_id: int) -> int:

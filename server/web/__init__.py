@@ -1,6 +1,7 @@
 """The web UI's own pages and plumbing: the landing page and health check (here), the
-browser session and CSRF (session.py), and one's account: sign-in, password, language
-(account.py). The review pages live in server/reviews/."""
+browser session and CSRF (session.py), one's account: sign-in, password, language
+(account.py), and the form designer's pages (forms.py). The review pages live in
+server/reviews/, the dashboard in server/dashboard/."""
 
 from __future__ import annotations
 

@@ -10,8 +10,10 @@ import pytest
 from collect import WsgiTransport
 from conftest import Seed
 from review_world import World, build, csrf_of, sign_in
+from sqlalchemy import select
 
 from server.http import HTML_BLUEPRINTS
+from server.models import Form
 
 # Who asks: no one, an admin, the koordinator of the submission's team, the koordinator of
 # the other team, a viewer, a form designer and an enumerator.
@@ -47,6 +49,11 @@ MATRIX: dict[tuple[str, str], list[tuple[str, dict[str, str], dict[str, int]]]] 
         ("/projects/{p}/reviews", {}, expect(200, **{D: 404, E: 404})),
         ("/projects/{q}/reviews", {}, expect(404, **{A: 200})),
         ("/projects/999999/reviews", {}, expect(404)),
+    ],
+    ("GET", "/projects/<int:project_id>/dashboard"): [
+        ("/projects/{p}/dashboard", {}, expect(200, **{D: 404, E: 404})),
+        ("/projects/{q}/dashboard", {}, expect(404, **{A: 200})),
+        ("/projects/999999/dashboard", {}, expect(404)),
     ],
     ("POST", "/projects/<int:project_id>/reviews/approve"): [
         ("/projects/{p}/reviews/approve", {}, expect(302, **{V: 403, D: 404, E: 404})),
@@ -103,6 +110,44 @@ MATRIX: dict[tuple[str, str], list[tuple[str, dict[str, str], dict[str, int]]]] 
         ("/projects/{p}/submissions/{s}/files/tidak-ada.jpg", {}, expect(404)),
         ("/projects/{p}/submissions/{s}/files/../../../etc/passwd", {}, expect(404)),
     ],
+    # {v}: the current version of the seeded form kunjungan_rumah.
+    ("GET", "/projects/<int:project_id>/forms"): [
+        ("/projects/{p}/forms", {}, expect(404, **{A: 200, D: 200})),
+        ("/projects/{q}/forms", {}, expect(404, **{A: 200})),
+        ("/projects/999999/forms", {}, expect(404)),
+    ],
+    ("POST", "/projects/<int:project_id>/forms"): [
+        ("/projects/{p}/forms", {}, expect(404, **{A: 422, D: 422})),
+        ("/projects/{q}/forms", {}, expect(404, **{A: 422})),
+        ("/projects/{p}/forms", {"form_id": "tidak_ada"}, expect(404)),
+    ],
+    ("GET", "/projects/<int:project_id>/forms/<xml_form_id>"): [
+        ("/projects/{p}/forms/kunjungan_rumah", {}, expect(404, **{A: 200, D: 200})),
+        ("/projects/{p}/forms/tidak_ada", {}, expect(404)),
+        ("/projects/{q}/forms/kunjungan_rumah", {}, expect(404)),
+    ],
+    ("POST", "/projects/<int:project_id>/forms/<xml_form_id>/state"): [
+        (
+            "/projects/{p}/forms/kunjungan_rumah/state",
+            {"state": "open"},
+            expect(404, **{A: 302, D: 302}),
+        ),
+        ("/projects/{q}/forms/kunjungan_rumah/state", {"state": "open"}, expect(404)),
+    ],
+    ("GET", "/projects/<int:project_id>/forms/<xml_form_id>/versions/<int:version_id>/form.xml"): [
+        (
+            "/projects/{p}/forms/kunjungan_rumah/versions/{v}/form.xml",
+            {},
+            expect(404, **{A: 200, D: 200}),
+        ),
+        ("/projects/{p}/forms/uji_aturan/versions/{v}/form.xml", {}, expect(404)),
+        ("/projects/{q}/forms/kunjungan_rumah/versions/{v}/form.xml", {}, expect(404)),
+    ],
+    # The 200 (a streamed file) is pinned in test_form_pages.py, which closes it.
+    ("GET", "/projects/<int:project_id>/forms/<xml_form_id>/versions/<int:version_id>/source"): [
+        ("/projects/{p}/forms/kunjungan_rumah/versions/999999/source", {}, expect(404)),
+        ("/projects/{q}/forms/kunjungan_rumah/versions/{v}/source", {}, expect(404)),
+    ],
 }
 
 
@@ -137,6 +182,10 @@ def test_every_web_route_has_a_row_in_the_matrix(app) -> None:  # type: ignore[n
 def test_each_role_gets_what_the_matrix_says(app, world: World) -> None:  # type: ignore[no-untyped-def]
     """Every route, every role: the status the matrix expects (404 for what is out of reach)."""
     submission = world.by_enumerator["pencacah1"][1]
+    with app.extensions["verivali"].db.sessions() as session:
+        version = session.scalar(
+            select(Form.current_version_id).where(Form.xml_form_id == "kunjungan_rumah")
+        )
     clients = {}
     for who, username in USERS.items():
         client = app.test_client()
@@ -146,7 +195,9 @@ def test_each_role_gets_what_the_matrix_says(app, world: World) -> None:  # type
     wrong = []
     for (method, _rule), cases in MATRIX.items():
         for template, data, statuses in cases:
-            path = template.format(p=world.project_id, q=world.other_project_id, s=submission)
+            path = template.format(
+                p=world.project_id, q=world.other_project_id, s=submission, v=version
+            )
             for who, client in clients.items():
                 if method == "GET":
                     status = client.get(path).status_code

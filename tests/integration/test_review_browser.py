@@ -143,3 +143,37 @@ def test_a_koordinator_reviews_in_chromium(live: str, demo: int, app, svc, tmp_p
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_a_koordinator_reads_the_dashboard_in_chromium(
+    live: str, demo: int, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The dashboard draws its bars and day chart, and a rule's bar opens the filtered queue."""
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(
+                viewport={"width": 1280, "height": 800}, device_scale_factor=1, locale="id-ID"
+            )
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{live}/projects/{demo}/dashboard")
+            page.fill("input[name=username]", "koordinator1")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button.primary")
+            page.wait_for_url(f"**/projects/{demo}/dashboard")
+            assert "Dasbor" in page.inner_text("h1")
+            assert page.locator("table.bars .stack .seg").count() > 0
+            assert page.locator("svg.chart rect.col").count() == 30
+            assert page.locator("table.cards tbody tr").count() == 2
+            shoot(page, tmp_path, "dashboard.png")
+
+            bar = page.locator("a.hbar").first
+            rule = bar.get_attribute("data-rule")
+            bar.click()
+            page.wait_for_url(f"**/reviews?rule={rule}")
+            assert page.locator("table.queue tbody tr a").count() > 0
+            assert not errors, errors
+        finally:
+            browser.close()
