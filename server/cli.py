@@ -139,13 +139,26 @@ def projects_timezone(project_id: int, timezone: str | None) -> None:
         accounts.do_set_project_zone(session, project, timezone)
 
 
+@projects.command("approval")
+@click.argument("project_id", type=int)
+@click.argument("levels", type=click.Choice(("single", "two-level")))
+def projects_approval(project_id: int, levels: str) -> None:
+    """single: a koordinator's approval approves; two-level: an admin approves after it."""
+    with unit_of_work() as (_svc, session):
+        project = account_queries.project_by_id(session, project_id)
+        if project is None:
+            raise ProblemError(problems.PROJECT_NOT_FOUND, project_id=project_id)
+        accounts.do_set_approval_levels(session, project, levels == "two-level")
+
+
 @projects.command("list")
 def projects_list() -> None:
-    """List projects as ID<TAB>name<TAB>time zone."""
+    """List projects as ID<TAB>name<TAB>time zone<TAB>approval levels."""
     with unit_of_work() as (svc, session):
         for project in account_queries.all_projects(session):
             zone = project.timezone or svc.settings.timezone
-            click.echo(f"{project.id}\t{project.name}\t{zone}")
+            levels = "two-level" if project.two_level_approval else "single"
+            click.echo(f"{project.id}\t{project.name}\t{zone}\t{levels}")
 
 
 @cli.group()

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -95,6 +96,8 @@ class Project(Base):
     # Where its fieldwork is: pages, the rules' interview days and date filters read times
     # in this zone. None: the instance's (VERIVALI_TIMEZONE).
     timezone: Mapped[str | None] = mapped_column(String(40))
+    # A koordinator's approval waits for an admin's before the submission is approved.
+    two_level_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -231,6 +234,12 @@ class Submission(Base):
     flag_count: Mapped[int] = mapped_column(Integer, default=0)
     # Sent up to an admin by a koordinator (escalate), until an admin decides.
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # In a project with two-level approval: the koordinator who approved it, until the
+    # admin's approval (or another decision) ends the wait.
+    first_approved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Minutes from the form's start to its end, as the rules' check read them (None:
+    # either time missing, or a span beyond a day): the dashboard's medians.
+    interview_minutes: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

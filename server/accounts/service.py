@@ -95,6 +95,25 @@ def do_create_project(
     return project
 
 
+def do_set_approval_levels(
+    session: Session, project: Project, two_level: bool, actor_id: int | None = None
+) -> None:
+    """One level (a koordinator's approval approves) or two (an admin approves after)."""
+    before = project.two_level_approval
+    project.two_level_approval = two_level
+    audit.record(
+        session,
+        actor_id,
+        "project.approval",
+        "project",
+        project.id,
+        **{
+            "from": "two-level" if before else "single",
+            "to": "two-level" if two_level else "single",
+        },
+    )
+
+
 def do_set_project_zone(
     session: Session, project: Project, timezone: str | None, actor_id: int | None = None
 ) -> None:

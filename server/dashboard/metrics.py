@@ -10,10 +10,8 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
-
-from server.rules.paradata import minutes_between
 
 if TYPE_CHECKING:
     from server.assignments.queries import ProgressRow
@@ -37,10 +35,8 @@ SEVERITY_NAMES = {4: "BLOCK", 3: "HIGH", 2: "MED", 1: "LOW"}
 CHART_DAYS = 30
 # Rows shown in a progress table or the scorecards: a page stays small on a slow link.
 MAX_ROWS = 150
-# Interviews per enumerator whose start and end times give the median duration.
+# Latest interviews per enumerator whose minutes give the median duration.
 SAMPLE = 20
-# A "duration" beyond a day is a phone left open, not an interview.
-LONGEST_MINUTES = 24 * 60
 
 Key = str | int | None
 
@@ -317,38 +313,10 @@ class Scorecard:
         return [(o, self.outcomes[o], round(percent(self.outcomes[o], whole), 1)) for o in names]
 
 
-def _parse(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
-def interview_minutes(start: str | None, end: str | None) -> float | None:
-    """Minutes from an interview's start to its end (ISO times as the phone wrote them);
-    None when either is missing or unreadable, or the span is negative or beyond a day."""
-    minutes = minutes_between(_parse(start), _parse(end))
-    if minutes is None or not 0 <= minutes <= LONGEST_MINUTES:
-        return None
-    return minutes
-
-
-def time_tags(field_maps: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
-    """The element names of the start and end times in the forms' instances: the last part
-    of the paths the field maps give (the most common pair), else ODK's "start" and "end"."""
-    pairs: Counter[tuple[str, str]] = Counter()
-    for fields in field_maps:
-        started, ended = fields.get("started"), fields.get("ended")
-        if isinstance(started, str) and isinstance(ended, str) and started and ended:
-            pairs[(started.rsplit("/", 1)[-1], ended.rsplit("/", 1)[-1])] += 1
-    return pairs.most_common(1)[0][0] if pairs else ("start", "end")
-
-
-def median_minutes(times: Iterable[tuple[int | None, str | None, str | None]]) -> dict[int, float]:
-    """Each enumerator's median interview minutes from (submitter, start, end) rows."""
+def median_minutes(times: Iterable[tuple[int | None, float | None]]) -> dict[int, float]:
+    """Each enumerator's median interview minutes from (submitter, minutes) rows."""
     found: dict[int, list[float]] = {}
-    for submitter, start, end in times:
-        minutes = interview_minutes(start, end)
+    for submitter, minutes in times:
         if submitter is not None and minutes is not None:
             found.setdefault(submitter, []).append(minutes)
     return {who: round(statistics.median(values), 1) for who, values in found.items()}

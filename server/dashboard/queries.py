@@ -1,6 +1,6 @@
 """Queries of the dashboard: grouped counts of a project's submissions (per enumerator, per
 day, per rule) and targets (per village, enumerator, state, outcome and review state), and a
-bounded sample of interview times.
+bounded sample of interview minutes.
 All dashboard SQL is here.
 
 Every count is one GROUP BY over the submissions (or targets) in reach (the project's forms,
@@ -20,49 +20,21 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
-    LargeBinary,
     Select,
     case,
     func,
     literal,
     select,
 )
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import FunctionElement
 
 from server.assignments.models import Target
 from server.assignments.queries import ProgressRow
-from server.models import Form, FormVersion, Submission, SubmissionVersion, User
+from server.models import Form, Submission, User
 from server.reviews.queue import SEVERITY_RANK
 from server.validation.models import StoredFlag
 
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
-# The part of an instance searched for its start and end times: ODK forms put them first,
-# and PostgreSQL decompresses only this much of a stored instance to read it.
-HEAD_BYTES = 2000
-TIME_TEXT = 40  # longest ISO time a phone writes, with fractions and offset
-
-
-class _Position(FunctionElement[int]):
-    """Where `needle` first starts in `haystack`, both bytes (1-based; 0 when absent)."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "position"
-
-
-@compiles(_Position)
-def _instr(element: _Position, compiler: Any, **kw: Any) -> str:
-    haystack, needle = list(element.clauses)
-    return f"instr({compiler.process(haystack, **kw)}, {compiler.process(needle, **kw)})"
-
-
-@compiles(_Position, "postgresql")
-def _position_in(element: _Position, compiler: Any, **kw: Any) -> str:
-    haystack, needle = list(element.clauses)
-    return f"position({compiler.process(needle, **kw)} IN {compiler.process(haystack, **kw)})"
 
 
 def _local_day(session: Session, zone: str) -> ColumnElement[Any]:
@@ -200,76 +172,30 @@ def progress_rows(
     return [ProgressRow(*row) for row in session.execute(query)]
 
 
-def time_fields(session: Session, project_id: int) -> list[dict[str, Any]]:
-    """The field maps ([fields] of the rule settings) of the project's current form versions."""
-    rows = session.scalars(
-        select(FormVersion.rule_settings)
-        .join(Form, Form.current_version_id == FormVersion.id)
-        .where(Form.project_id == project_id)
-    )
-    return [dict(settings.get("fields") or {}) for settings in rows if settings]
-
-
-def _between(head: ColumnElement[Any], tag: str) -> ColumnElement[Any]:
-    """The bytes after `<tag>` in `head` (TIME_TEXT of them), or NULL without the tag."""
-    opening = f"<{tag}>".encode()
-    at = _Position(head, literal(opening, LargeBinary))
-    return case((at > 0, func.substr(head, at + len(opening), TIME_TEXT)), else_=None)
-
-
-def interview_times(
+def interview_minutes(
     session: Session,
     project_id: int,
     submitters: frozenset[int] | None,
     start: datetime | None,
     end: datetime | None,
-    tags: tuple[str, str],
     sample: int,
-    people: int,
-) -> list[tuple[int, str | None, str | None]]:
-    """(submitter, start text, end text) of each submitter's latest `sample` submissions in
-    reach, read from the head of their current instance (at most `sample` rows for each of
-    the `people` who submitted)."""
+) -> list[tuple[int, float]]:
+    """(submitter, interview minutes) of each submitter's latest `sample` submissions in
+    reach whose minutes the rules' check recorded."""
     latest = (
         select(
             Submission.submitter_id,
-            Submission.current_version_id,
+            Submission.interview_minutes,
             func.row_number()
             .over(partition_by=Submission.submitter_id, order_by=Submission.id.desc())
             .label("n"),
         )
         .select_from(Submission)
-        .where(Submission.submitter_id.is_not(None))
+        .where(Submission.submitter_id.is_not(None), Submission.interview_minutes.is_not(None))
     )
     ranked = _in_reach(latest, project_id, submitters, start, end).subquery()
-    # The limit (never reached) tells the planner how few rows come out of the window, so
-    # it reads their versions by primary key rather than scanning every stored instance.
-    chosen = (
-        select(ranked.c.submitter_id, ranked.c.current_version_id)
-        .where(ranked.c.n <= sample)
-        .limit(sample * max(1, people))
-        .subquery()
-    )
-    heads = (
-        select(
-            chosen.c.submitter_id,
-            func.substr(SubmissionVersion.xml, 1, HEAD_BYTES).label("head"),
-        )
-        .join(SubmissionVersion, SubmissionVersion.id == chosen.c.current_version_id)
-        .subquery()
-    )
-    query = select(
-        heads.c.submitter_id, _between(heads.c.head, tags[0]), _between(heads.c.head, tags[1])
-    )
-    return [(int(row[0]), _text(row[1]), _text(row[2])) for row in session.execute(query)]
-
-
-def _text(value: Any) -> str | None:
-    """The time text at the start of the bytes read (up to the closing tag)."""
-    if value is None:
-        return None
-    text = bytes(value).decode("utf-8", "replace")
-    return text.partition("<")[0].strip() or None
+    query = select(ranked.c.submitter_id, ranked.c.interview_minutes).where(ranked.c.n <= sample)
+    return [(int(who), float(minutes)) for who, minutes in session.execute(query)]
 
 
 def people(session: Session, user_ids: Sequence[int]) -> dict[int, str]:

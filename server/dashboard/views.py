@@ -94,10 +94,7 @@ def dashboard_page(project_id: int) -> Response:
     labels = _labels(view.level, set(by_key), people)
     bars = metrics.ordered(by_key.values(), labels)
 
-    tags = metrics.time_tags(queries.time_fields(session, project_id))
-    times = queries.interview_times(
-        session, project_id, reach, start, end, tags, metrics.SAMPLE, len(senders)
-    )
+    times = queries.interview_minutes(session, project_id, reach, start, end, metrics.SAMPLE)
     carded = {uid: name for uid, name in people.items() if uid in members or uid in senders}
     cards = metrics.rank(
         metrics.scorecards(carded, teams, tallies, rows, metrics.median_minutes(times)),

@@ -44,6 +44,11 @@ class Scope:
     def is_admin(self) -> bool:
         return self.viewer.role == "admin"
 
+    @property
+    def awaits_admin(self) -> bool:
+        """This person's approval waits for an admin's (a two-level project)."""
+        return self.project.two_level_approval and not self.is_admin
+
 
 def may_review(role: str) -> bool:
     return role in REVIEW_ROLES

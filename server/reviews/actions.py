@@ -9,6 +9,9 @@ state from the rules for good (`review_by_rules` off): a later check never undoe
 - return for revisit: with a reason, which the enumerator reads on the phone; the
   household goes back on their list (assignments) and the submission waits (hasIssues).
 - escalate: a koordinator sends it up to an admin, with a note; an admin's decision ends it.
+- two-level approval (a project's choice): a koordinator's approval leaves the state as it
+  is and sends the submission up to an admin, whose approval approves it; any other
+  decision or a correction ends the wait.
 - comment: a note for the others, without a change of state.
 - correct: one answer's value, with a reason: a new version (edited), the old and new
   value in the audit log, and the rules check the corrected answers again.
@@ -90,6 +93,18 @@ def do_approve(
     check_seen(head, seen)
     if head.flag_rank >= SEVERITY_RANK["BLOCK"]:
         raise ProblemError(problems.BLOCKED_APPROVAL, submission_id=head.id)
+    if scope.awaits_admin:
+        if head.first_approved_by is None:
+            queries.set_first_approval(session, [head.id], scope.viewer.user_id)
+            audit.record(
+                session,
+                scope.viewer.user_id,
+                "submission.approve_first",
+                "submission",
+                head.id,
+                **{"from": head.review_state, "to": head.review_state},
+            )
+        return None
     _decide(session, scope, head, "approved", "submission.approve")
     return enqueue_check(session, head.id, "review") if head.review_state == "rejected" else None
 
@@ -189,14 +204,24 @@ def do_bulk_approve(session: Session, scope: Scope, submission_ids: Sequence[int
     """Approve those of the submissions that are clean (no BLOCK or HIGH flag, not decided
     by a person); the others are left as they are. The approved IDs."""
     check_decide(scope)
-    clean = queries.clean_ids(session, scope.project_id, scope.submitters, submission_ids)
+    awaits = scope.awaits_admin
+    clean = queries.clean_ids(
+        session, scope.project_id, scope.submitters, submission_ids, awaiting_too=not awaits
+    )
     before = {h.id: h.review_state for h in queries.heads(session, scope.project_id, clean)}
-    queries.set_decision(session, clean, "approved")
+    if awaits:
+        queries.set_first_approval(session, clean, scope.viewer.user_id)
+    else:
+        queries.set_decision(session, clean, "approved")
     audit.record_many(
         session,
         scope.viewer.user_id,
-        "submission.approve",
+        "submission.approve_first" if awaits else "submission.approve",
         "submission",
-        {sid: {"from": before.get(sid), "to": "approved", "bulk": True} for sid in clean},
+        {
+            sid: {"from": before.get(sid), "to": before.get(sid) if awaits else "approved"}
+            | {"bulk": True}
+            for sid in clean
+        },
     )
     return clean

@@ -76,6 +76,7 @@ class Detail:
     comments: list[queries.CommentRow] = field(default_factory=list)
     # The answers a supervisor may correct (label, row and value shown as the page shows).
     correctable: list[correction.Field] = field(default_factory=list)
+    first_approver: str | None = None  # the koordinator whose approval awaits the admin's
 
 
 # A form version's XML never changes once published: its labels are read once per process.
@@ -252,6 +253,9 @@ def gather(session: Session, head: queries.Head, language: str) -> Detail:
         history=queries.history(session, head.id),
         comments=queries.comments(session, head.id),
         correctable=correctable,
+        first_approver=(
+            queries.user_name(session, head.first_approved_by) if head.first_approved_by else None
+        ),
     )
 
 

@@ -53,6 +53,7 @@ class Head:
     flag_rank: int
     flag_count: int
     escalated: bool
+    first_approved_by: int | None  # a koordinator's approval awaiting the admin's
 
 
 _HEAD = (
@@ -71,6 +72,7 @@ _HEAD = (
         Submission.flag_rank,
         Submission.flag_count,
         Submission.escalated,
+        Submission.first_approved_by,
     )
     .join(Form, Form.id == Submission.form_id)
     .where(Submission.deleted_at.is_(None))
@@ -460,8 +462,23 @@ def set_decision(
             update(Submission)
             .where(Submission.id.in_(list(submission_ids)))
             .values(
-                review_state=state, review_by_rules=False, escalated=escalated, updated_at=utcnow()
+                review_state=state,
+                review_by_rules=False,
+                escalated=escalated,
+                first_approved_by=None,
+                updated_at=utcnow(),
             )
+        )
+
+
+def set_first_approval(session: Session, submission_ids: Sequence[int], user_id: int) -> None:
+    """A koordinator's approval in a two-level project: the state stays, and the submission
+    waits for an admin (among the escalated)."""
+    if submission_ids:
+        session.execute(
+            update(Submission)
+            .where(Submission.id.in_(list(submission_ids)))
+            .values(escalated=True, first_approved_by=user_id, updated_at=utcnow())
         )
 
 
@@ -530,6 +547,7 @@ def add_corrected_version(
             current_version_id=version.id,
             review_state="edited",
             review_by_rules=False,
+            first_approved_by=None,
             updated_at=now,
         )
     )
@@ -537,10 +555,15 @@ def add_corrected_version(
 
 
 def clean_ids(
-    session: Session, project_id: int, submitters: frozenset[int] | None, ids: Sequence[int]
+    session: Session,
+    project_id: int,
+    submitters: frozenset[int] | None,
+    ids: Sequence[int],
+    awaiting_too: bool = True,
 ) -> list[int]:
     """Those of the IDs in reach that may be approved in bulk: not decided by a person yet,
-    not approved already, and without a BLOCK or HIGH flag."""
+    not approved already, and without a BLOCK or HIGH flag; `awaiting_too` False leaves
+    out those a koordinator approved already (awaiting the admin)."""
     wanted = [i for i in ids if 0 < i <= _MAX_ID]
     if not wanted:
         return []
@@ -558,4 +581,6 @@ def clean_ids(
     )
     if submitters is not None:
         query = query.where(Submission.submitter_id.in_(sorted(submitters) or [-1]))
+    if not awaiting_too:
+        query = query.where(Submission.first_approved_by.is_(None))
     return sorted(session.scalars(query))

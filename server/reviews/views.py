@@ -111,13 +111,12 @@ def bulk_approve(project_id: int) -> Response:
     scope = _scope(project_id)
     wanted = _ids(request.form.getlist("submission"))
     approved = actions.do_bulk_approve(db_session(), scope, wanted)
-    flash(
-        _(
-            "%(n)d kiriman disetujui; %(m)d lainnya dibiarkan.",
-            n=len(approved),
-            m=len(wanted) - len(approved),
-        )
+    done = (
+        _("%(n)d kiriman diteruskan ke admin untuk persetujuan; %(m)d lainnya dibiarkan.")
+        if scope.awaits_admin
+        else _("%(n)d kiriman disetujui; %(m)d lainnya dibiarkan.")
     )
+    flash(done % {"n": len(approved), "m": len(wanted) - len(approved)})
     back = request.form.get("back", "")
     target = url_for("reviews.queue_page", project_id=project_id)
     return redirect(target + (back if back.startswith("?") else ""))  # type: ignore[return-value]
@@ -161,6 +160,7 @@ def reveal(project_id: int, submission_id: int) -> Response:
 
 _DONE = {
     "approve": _l("Kiriman disetujui."),
+    "approve_first": _l("Disetujui koordinator; menunggu persetujuan admin."),
     "reject": _l("Kiriman ditolak."),
     "revisit": _l("Rumah tangga dikembalikan ke daftar pencacah untuk kunjungan ulang."),
     "escalate": _l("Kiriman diteruskan ke admin."),
@@ -189,7 +189,8 @@ def decide(project_id: int, submission_id: int, action: str) -> Response:
         actions.do_escalate(session, scope, head, note)
     else:
         actions.do_comment(session, scope, head, note)
-    flash(str(_DONE[action]))
+    done = _DONE["approve_first"] if action == "approve" and scope.awaits_admin else _DONE[action]
+    flash(str(done))
     return redirect(url_for("reviews.detail_page", project_id=project_id, submission_id=head.id))  # type: ignore[return-value]
 
 

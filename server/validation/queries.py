@@ -55,6 +55,7 @@ class Stored:
     flag_rank: int = 0
     flag_count: int = 0
     project_zone: str | None = None  # the project's time zone, if it has its own
+    interview_minutes: float | None = None
 
 
 _SUBMITTED = aliased(FormVersion)
@@ -82,6 +83,7 @@ _STORED = (
         Submission.flag_rank,
         Submission.flag_count,
         Project.timezone,
+        Submission.interview_minutes,
     )
     .join(SubmissionVersion, SubmissionVersion.id == Submission.current_version_id)
     .join(_SUBMITTED, _SUBMITTED.id == SubmissionVersion.form_version_id)
@@ -517,7 +519,10 @@ _SET_QUEUE_FACTS = (
     update(Submission)
     .where(Submission.id == bindparam("submission"))
     .values(
-        village_code=bindparam("village"), flag_rank=bindparam("rank"), flag_count=bindparam("n")
+        village_code=bindparam("village"),
+        flag_rank=bindparam("rank"),
+        flag_count=bindparam("n"),
+        interview_minutes=bindparam("minutes"),
     )
 )
 
@@ -561,16 +566,20 @@ def set_review_states(session: Session, states: Mapping[int, str]) -> None:
         )
 
 
-def set_queue_facts(session: Session, facts: Mapping[int, tuple[str | None, int, int]]) -> None:
-    """What the review queue filters and sorts by (submission ID: its village, worst flag's
-    rank, number of flags), for the submissions where it changed."""
+QueueFacts = tuple[str | None, int, int, float | None]
+
+
+def set_queue_facts(session: Session, facts: Mapping[int, QueueFacts]) -> None:
+    """What the review queue and the dashboard filter, sort and count by (submission ID:
+    its village, worst flag's rank, number of flags, interview minutes), for the
+    submissions where it changed."""
     if facts:
         run(
             session,
             _SET_QUEUE_FACTS,
             [
-                {"submission": sid, "village": village, "rank": rank, "n": n}
-                for sid, (village, rank, n) in facts.items()
+                {"submission": sid, "village": village, "rank": rank, "n": n, "minutes": minutes}
+                for sid, (village, rank, n, minutes) in facts.items()
             ],
         )
 

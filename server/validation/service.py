@@ -45,6 +45,7 @@ from server.rules.model import (
     Severity,
     Visit,
 )
+from server.rules.paradata import minutes_between
 from server.rules.settings import FormSettings, parse_settings
 from server.storage import BlobStore
 from server.validation import hashing, queries, stats, stats_queries
@@ -62,6 +63,7 @@ PEER_KINDS = ("nik", "name_birth", "kk", "target", "village", "ph", "point")
 # Review states the rules may set or change (while `review_by_rules`): a person's approval
 # or rejection is never undone by a later check.
 MACHINE_STATES = ("received", "hasIssues", "edited", "approved")
+LONGEST_INTERVIEW_MINUTES = 24 * 60
 PROGRAMME_FALSE = {"", "0", "tidak", "no", "false", "n", "t"}
 
 
@@ -246,6 +248,14 @@ def _keys(visit: Visit, village: str | None) -> list[tuple[str, str]]:
         if visit.enumerator_id is not None:
             keys.append(("cell", _cell(visit.enumerator_id, visit.location)))
     return keys
+
+
+def _interview_minutes(visit: Visit) -> float | None:
+    """Minutes from the form's start to its end, to a tenth; None beyond a day or backwards."""
+    minutes = minutes_between(visit.started, visit.ended)
+    if minutes is None or not 0 <= minutes <= LONGEST_INTERVIEW_MINUTES:
+        return None
+    return round(minutes, 1)
 
 
 def _kept_keys(check: _Check) -> list[tuple[str, str]]:
@@ -484,12 +494,14 @@ def evaluate_many(
         },
     )
     changed: dict[int, str] = {}
-    queue_facts: dict[int, tuple[str | None, int, int]] = {}
+    queue_facts: dict[int, queries.QueueFacts] = {}
     for sid, check in checks.items():
         found = check.found
         worst_flag = worst(flags[sid])
-        queue = (check.village, worst_flag.rank + 1 if worst_flag else 0, len(flags[sid]))
-        if queue != (found.village_code, found.flag_rank, found.flag_count):
+        rank = worst_flag.rank + 1 if worst_flag else 0
+        queue = (check.village, rank, len(flags[sid]), _interview_minutes(check.visit))
+        was = (found.village_code, found.flag_rank, found.flag_count, found.interview_minutes)
+        if queue != was:
             queue_facts[sid] = queue
         named = named_submissions([*replaced[sid], *(f.evidence for f in flags[sid])]) - {sid}
         state = found.review_state

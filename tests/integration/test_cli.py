@@ -144,10 +144,9 @@ def test_scripted_session(tmp_path: Path) -> None:
     assert added.code == 0 and re.fullmatch(r"\d+", added.out.strip()), added
     project_id = added.out.strip()
     assert run_process(tmp_path, "projects", "timezone", project_id, "Asia/Makassar").code == 0
-    assert (
-        f"{project_id}\tKota Malang\tAsia/Makassar"
-        in run_process(tmp_path, "projects", "list").lines
-    )
+    assert run_process(tmp_path, "projects", "approval", project_id, "two-level").code == 0
+    listed = run_process(tmp_path, "projects", "list").lines
+    assert f"{project_id}\tKota Malang\tAsia/Makassar\ttwo-level" in listed
     wrong = run_process(tmp_path, "projects", "timezone", project_id, "Europe/Paris")
     assert wrong.code != 0 and "Asia/Jayapura" in wrong.err
 

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from test_assignments import phone
 from test_reviews import audit_actions, post, signed_in, state_of
 
-from server.models import AuditEvent, Submission, SubmissionVersion
+from server.accounts import service as accounts
+from server.models import AuditEvent, Project, Submission, SubmissionVersion
 from server.validation import jobs
 from server.validation import queries as validation_queries
 
@@ -134,3 +135,51 @@ def test_a_revisit_supersedes_the_visit_it_was_returned_for(  # type: ignore[no-
     assert state_of(svc, old) == ("rejected", False)
     assert "submission.supersede" in audit_actions(svc, old)
     assert all(flag.evidence.get("other_submission_id") != old for flag in flags)
+
+
+def _first_approval(svc, sid: int) -> tuple[int | None, bool]:  # type: ignore[no-untyped-def]
+    with svc.db.sessions() as session:
+        row = session.get(Submission, sid)
+        return row.first_approved_by, row.escalated
+
+
+def test_two_level_approval_waits_for_the_admin(app, svc, world: World) -> None:
+    """A koordinator's approval leaves the state and waits; the admin's approves."""
+    with svc.db.transaction() as session:
+        project = session.get(Project, world.project_id)
+        accounts.do_set_approval_levels(session, project, True)
+    lead = signed_in(app, "koordinator1")
+    sid = world.by_enumerator["pencacah2"][1]
+    url = f"/projects/{world.project_id}/submissions/{sid}"
+    state = state_of(svc, sid)
+    done = post(lead, url + "/approve", url, seen=state[0])
+    assert done.status_code == 302
+    assert state_of(svc, sid) == state
+    waiting, escalated = _first_approval(svc, sid)
+    assert waiting is not None and escalated
+    assert audit_actions(svc, sid)[-1] == "submission.approve_first"
+    assert "menunggu persetujuan admin" in lead.get(url).get_data(as_text=True)
+    admin = signed_in(app, "admin")
+    queue = admin.get(f"/projects/{world.project_id}/reviews?escalated=1").get_data(as_text=True)
+    assert f"/submissions/{sid}" in queue
+    assert post(admin, url + "/approve", url, seen=state[0]).status_code == 302
+    assert state_of(svc, sid) == ("approved", False)
+    assert _first_approval(svc, sid) == (None, False)
+
+
+def test_two_level_bulk_approval_sends_the_clean_ones_up(app, svc, world: World) -> None:
+    """In bulk, a koordinator's approvals wait for the admin too; no state changes."""
+    chosen = world.team1
+    with svc.db.transaction() as session:
+        accounts.do_set_approval_levels(session, session.get(Project, world.project_id), True)
+        for sid in chosen[:2]:  # received, no flags: clean, not approved by the rules
+            row = session.get(Submission, sid)
+            row.review_state, row.flag_rank = "received", 0
+    lead = signed_in(app, "koordinator1")
+    before = {sid: state_of(svc, sid) for sid in chosen}
+    queue_url = f"/projects/{world.project_id}/reviews"
+    done = post(lead, queue_url + "/approve", queue_url, submission=[str(s) for s in chosen])  # type: ignore[arg-type]
+    assert done.status_code == 302
+    assert {sid: state_of(svc, sid) for sid in chosen} == before
+    sent = [sid for sid in chosen if _first_approval(svc, sid)[0] is not None]
+    assert sorted(sent) == sorted(chosen[:2])
