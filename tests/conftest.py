@@ -204,6 +204,14 @@ def sign_in(client, username: str, password: str = PASSWORD):  # type: ignore[no
     )
 
 
+def signed_in(app, username: str):  # type: ignore[no-untyped-def]
+    """A Flask test client signed in as the user."""
+    client = app.test_client()
+    answer = sign_in(client, username)
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return client
+
+
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "no CSRF token in the page"

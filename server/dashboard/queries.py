@@ -1,7 +1,6 @@
 """Queries of the dashboard: grouped counts of a project's submissions (per enumerator, per
-day, per rule) and targets (per village, enumerator, state, outcome and review state), and a
-bounded sample of interview minutes.
-All dashboard SQL is here.
+day, per rule) and a bounded sample of interview minutes. All dashboard SQL is here but the
+targets' progress counts, which it shares with `verivali progress` (assignments.queries).
 
 Every count is one GROUP BY over the submissions (or targets) in reach (the project's forms,
 the viewer's enumerators, the days chosen), so the rows returned follow the number of
@@ -28,8 +27,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from server.assignments.models import Target
-from server.assignments.queries import ProgressRow
 from server.models import Form, Submission, User
 from server.reviews.queue import SEVERITY_RANK
 from server.validation.models import StoredFlag
@@ -140,36 +137,6 @@ def rule_counts(
     ).join(Submission, Submission.id == StoredFlag.submission_id)
     query = _in_reach(query, project_id, submitters, start, end).group_by(StoredFlag.rule)
     return [(str(rule), int(worst or 0), int(n)) for rule, worst, n in session.execute(query)]
-
-
-def progress_rows(
-    session: Session, project_id: int, assignees: frozenset[int] | None
-) -> list[ProgressRow]:
-    """The project's targets counted as assignments.progress counts them (by village,
-    assignee, state, outcome and review state); with `assignees`, only the targets they hold
-    (read through the assignee index, so a koordinator's page never scans the project)."""
-    query = (
-        select(
-            Target.village_code,
-            Target.assignee_id,
-            Target.state,
-            Target.outcome,
-            Submission.review_state,
-            func.count(),
-        )
-        .outerjoin(Submission, Submission.id == Target.submission_id)
-        .where(Target.project_id == project_id, Target.state != "cancelled")
-        .group_by(
-            Target.village_code,
-            Target.assignee_id,
-            Target.state,
-            Target.outcome,
-            Submission.review_state,
-        )
-    )
-    if assignees is not None:
-        query = query.where(Target.assignee_id.in_(sorted(assignees) or [-1]))
-    return [ProgressRow(*row) for row in session.execute(query)]
 
 
 def interview_minutes(

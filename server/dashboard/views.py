@@ -82,7 +82,7 @@ def dashboard_page(project_id: int) -> Response:
     reach = scope.submitters
 
     teams = assignment_queries.team_names_by_user(session, project_id)
-    rows = queries.progress_rows(session, project_id, reach)
+    rows = assignment_queries.progress_rows(session, project_id, reach)
     total, by_key = metrics.progress(rows, view.level, teams, reach)
     tallies = queries.submitter_tallies(session, project_id, reach, start, end, zone)
     headline = metrics.headline(total, tallies)

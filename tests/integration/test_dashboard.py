@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from collect import WsgiTransport
-from conftest import Seed
-from review_world import World, build, csrf_of, sign_in
+from conftest import Seed, signed_in
+from review_world import World, build, csrf_of
 from sqlalchemy import func, select
 
 from server.assignments.models import Target
@@ -23,13 +23,6 @@ from server.validation.models import StoredFlag
 def world(svc, seed: Seed, tmp_path: Path, transport: WsgiTransport) -> World:  # type: ignore[no-untyped-def]
     """Two teams' checked submissions (see review_world)."""
     return build(svc, seed, tmp_path, transport)
-
-
-def signed_in(app, username: str):  # type: ignore[no-untyped-def]
-    client = app.test_client()
-    answer = sign_in(client, username)
-    assert answer.status_code == 302, answer.get_data(as_text=True)
-    return client
 
 
 def page(client, project_id: int, query: str = "") -> str:  # type: ignore[no-untyped-def]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from collect import WsgiTransport
-from conftest import Seed
-from review_world import World, build, csrf_of, sign_in
+from conftest import Seed, signed_in
+from review_world import World, build, csrf_of
 from sqlalchemy import func, select
 from sqlalchemy.orm import undefer
 from test_forms import colour_form, requires_java, write_md, write_xlsx
@@ -27,13 +27,6 @@ from server.models import AuditEvent, Form, FormVersion, User
 def world(svc, seed: Seed, tmp_path: Path, transport: WsgiTransport) -> World:  # type: ignore[no-untyped-def]
     """Two teams' checked submissions (see review_world); the designer is a member."""
     return build(svc, seed, tmp_path, transport)
-
-
-def signed_in(app, username: str):  # type: ignore[no-untyped-def]
-    client = app.test_client()
-    answer = sign_in(client, username)
-    assert answer.status_code == 302, answer.get_data(as_text=True)
-    return client
 
 
 def forms_url(world: World, *rest: str) -> str:

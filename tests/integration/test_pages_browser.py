@@ -91,7 +91,7 @@ def check_codes_scan(shot: Path, seed: Seed) -> None:
         assert settings["project"]["name"] == "Kota Malang"
 
 
-def _sign_in(page, target: str, username: str) -> None:  # type: ignore[no-untyped-def]
+def sign_in_page(page, target: str, username: str) -> None:  # type: ignore[no-untyped-def]
     """Open a page, sign in on the login page it leads to, and come back to it."""
     page.goto(target)
     assert "/login" in page.url
@@ -99,6 +99,19 @@ def _sign_in(page, target: str, username: str) -> None:  # type: ignore[no-untyp
     page.fill("input[name=password]", PASSWORD)
     page.click("button.primary")
     page.wait_for_load_state()
+
+
+def signed_in_page(browser, target: str, username: str):  # type: ignore[no-untyped-def]
+    """A 1280x800 Indonesian page signed in and on `target`, and the script errors it sees."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, device_scale_factor=1, locale="id-ID"
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sign_in_page(page, target, username)
+    page.wait_for_url(target)
+    return page, errors
 
 
 def test_team_sheet_in_chromium(live: str, field, seed: Seed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -114,7 +127,7 @@ def test_team_sheet_in_chromium(live: str, field, seed: Seed, tmp_path: Path) ->
             )
             page = context.new_page()
             sheet = f"{live}/projects/{seed.project_id}/teams/sheet"
-            _sign_in(page, sheet, "koordinator1")
+            sign_in_page(page, sheet, "koordinator1")
             assert page.url == sheet
             cards = page.locator("article.card")
             assert cards.count() == 2
@@ -128,7 +141,7 @@ def test_team_sheet_in_chromium(live: str, field, seed: Seed, tmp_path: Path) ->
             shoot(page, tmp_path, "team_sheet_print.png")
             check_codes_scan(shot, seed)
             denied = browser.new_context().new_page()
-            _sign_in(denied, sheet, "pencacah1")
+            sign_in_page(denied, sheet, "pencacah1")
             refused = denied.goto(sheet)
             assert refused is not None and refused.status == 404
         finally:

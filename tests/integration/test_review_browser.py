@@ -18,7 +18,7 @@ from collect import CollectClient, WsgiTransport
 from conftest import IN_CI, PASSWORD, ROOT
 from sqlalchemy import select
 from test_assignments import rows
-from test_pages_browser import CHROMIUM, serving, shoot
+from test_pages_browser import CHROMIUM, serving, shoot, signed_in_page
 
 from server.accounts import queries as account_queries
 from server.assignments.models import Target
@@ -72,18 +72,9 @@ def test_a_koordinator_reviews_in_chromium(live: str, demo: int, app, svc, tmp_p
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            context = browser.new_context(
-                viewport={"width": 1280, "height": 800}, device_scale_factor=1, locale="id-ID"
+            page, errors = signed_in_page(
+                browser, f"{live}/projects/{demo}/reviews", "koordinator1"
             )
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{live}/projects/{demo}/reviews")
-            assert "/login" in page.url
-            page.fill("input[name=username]", "koordinator1")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button.primary")
-            page.wait_for_url(f"**/projects/{demo}/reviews")
             assert "Antrean pemeriksaan" in page.inner_text("h1")
             shoot(page, tmp_path, "review_queue.png")
 
@@ -152,17 +143,9 @@ def test_a_koordinator_reads_the_dashboard_in_chromium(
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            context = browser.new_context(
-                viewport={"width": 1280, "height": 800}, device_scale_factor=1, locale="id-ID"
+            page, errors = signed_in_page(
+                browser, f"{live}/projects/{demo}/dashboard", "koordinator1"
             )
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{live}/projects/{demo}/dashboard")
-            page.fill("input[name=username]", "koordinator1")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button.primary")
-            page.wait_for_url(f"**/projects/{demo}/dashboard")
             assert "Dasbor" in page.inner_text("h1")
             assert page.locator("table.bars .stack .seg").count() > 0
             assert page.locator("svg.chart rect.col").count() == 30

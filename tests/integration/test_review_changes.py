@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from collect import WsgiTransport
-from conftest import Seed
+from conftest import Seed, signed_in
 from lxml import etree
 from review_world import GOOD_NIK, KK, World, build, instance
 from sqlalchemy import select
 from test_assignments import phone
-from test_reviews import audit_actions, post, signed_in, state_of
+from test_reviews import audit_actions, post, state_of
 
 from server.accounts import service as accounts
 from server.models import AuditEvent, Project, Submission, SubmissionVersion

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from collect import WsgiTransport
-from conftest import PASSWORD, Seed
+from conftest import PASSWORD, Seed, signed_in
 from review_world import GOOD_NIK, World, build, csrf_of, sign_in
 from sqlalchemy import select
 from test_assignments import households, phone
@@ -24,13 +24,6 @@ from server.reviews import queue
 def world(svc, seed: Seed, tmp_path: Path, transport: WsgiTransport) -> World:  # type: ignore[no-untyped-def]
     """Two teams' checked submissions (see review_world)."""
     return build(svc, seed, tmp_path, transport)
-
-
-def signed_in(app, username: str):  # type: ignore[no-untyped-def]
-    client = app.test_client()
-    answer = sign_in(client, username)
-    assert answer.status_code == 302, answer.get_data(as_text=True)
-    return client
 
 
 def post(client, url: str, page_url: str, **data: str):  # type: ignore[no-untyped-def]
