@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,7 +129,10 @@ class BlobStore:
         removed = 0
         if self.tmp_dir.exists():
             for leftover in self.tmp_dir.iterdir():
-                if leftover.name.startswith(("in-", "export-")):
+                if leftover.name.startswith("upload-") and leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)  # a form upload's files
+                    removed += 1
+                elif leftover.name.startswith(("in-", "export-")):
                     leftover.unlink(missing_ok=True)
                     removed += 1
         return removed
