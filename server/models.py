@@ -209,9 +209,10 @@ class Submission(Base):
         # An enumerator's (or a team's) submissions of a form: the validation bridge's
         # enumerator statistics and same-enumerator peers.
         Index("ix_submissions_submitter", "form_id", "submitter_id"),
-        # The review queue: newest first within a form and state, or worst flags first.
+        # The review queue: newest first within a form and state, or worst flags first
+        # (of every form at once: the queue shows a project's forms together).
         Index("ix_submissions_queue", "form_id", "review_state", "id"),
-        Index("ix_submissions_queue_rank", "form_id", "flag_rank", "id"),
+        Index("ix_submissions_queue_rank", "flag_rank", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

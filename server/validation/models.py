@@ -23,7 +23,8 @@ class StoredFlag(Base):
     __table_args__ = (
         check_in("severity", SEVERITIES, "ck_flags_severity"),
         Index("ix_flags_submission", "submission_id"),
-        Index("ix_flags_rule", "rule"),
+        # The queue's rule filter and list of rules, read from the index alone.
+        Index("ix_flags_rule", "rule", "submission_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
