@@ -323,7 +323,7 @@ class Copier:
 SUBMISSION_COLUMNS = (
     "id", "form_id", "instance_id", "current_version_id", "review_state", "review_by_rules",
     "submitter_id", "device_id", "village_code", "flag_rank", "flag_count", "escalated",
-    "created_at", "updated_at",
+    "interview_minutes", "created_at", "updated_at",
 )  # fmt: skip
 VERSION_COLUMNS = (
     "id", "submission_id", "form_id", "form_version_id", "instance_id", "instance_name", "xml",
@@ -466,7 +466,8 @@ def _bulk_rows(
     device = f"collect:synth{enumerator:05d}"
     rows["s"].append(
         (sid, round_.form_id, planned.instance_id, vid, state, by_rules, enumerator, device,
-         visit.village, rank, count, escalated, at, decided_at)
+         visit.village, rank, count, escalated, round(rng.lognormvariate(3.2, 0.4), 1), at,
+         decided_at)
     )  # fmt: skip
     name = _NAME.search(xml)
     rows["v"].append(
@@ -749,6 +750,18 @@ def measure_role(
         f"  p99 {found['detail']['p99_ms']:7.1f} ms",
         flush=True,
     )
+    for label, query in (("dashboard", ""), ("dashboard, by enumerator", "?level=enumerator")):
+        url = f"/projects/{project_id}/dashboard{query}"
+        for _ in range(args.warmup):
+            timed_get(client, url)
+        times = [timed_get(client, url)[0] for _ in range(max(10, args.requests // 5))]
+        found["queue"][label] = summary(times) | {"url": url}
+        figures = found["queue"][label]
+        print(
+            f"  {username:<15} {label:<42} p50 {figures['p50_ms']:7.1f}"
+            f"  p95 {figures['p95_ms']:7.1f}  p99 {figures['p99_ms']:7.1f} ms",
+            flush=True,
+        )
     found["choices"] = {
         "common_rule": chosen.common_rule,
         "rare_rule": chosen.rare_rule,
