@@ -42,7 +42,7 @@ def init() -> None:
 
     svc = build_services(load_cli_settings())
     try:
-        svc.db.create_all()
+        upgraded = svc.db.create_all()
         removed = svc.store.clean_tmp()
         with svc.db.transaction() as session:
             regions = do_load_regions(session, within=svc.settings.regions_within)
@@ -53,6 +53,8 @@ def init() -> None:
         + (f" (removed {removed} unfinished uploads)" if removed else "")
     )
     click.echo(f"regions: {regions:,} loaded" if regions else "regions: up to date")
+    if upgraded:
+        click.echo(f"schema: {len(upgraded)} additions for this release (columns, indexes)")
 
 
 @cli.command()

@@ -258,14 +258,17 @@ class Database:
             expire_on_commit=False,
         )
 
-    def create_all(self) -> None:
-        """Create missing tables (idempotent)."""
+    def create_all(self) -> list[str]:
+        """Create missing tables, then bring existing ones up to the models (idempotent);
+        what the upgrade changed."""
         import server.assignments.models  # noqa: F401 (registers the assignment tables)
         import server.registry.models  # noqa: F401 (registers the registry tables)
         import server.reviews.models  # noqa: F401 (registers the review tables)
         import server.validation.models  # noqa: F401 (registers the validation tables)
 
+        existed = self.has_schema()
         Base.metadata.create_all(self.engine)
+        return upgrade_additively(self.engine) if existed else []
 
     def has_schema(self) -> bool:
         return inspect(self.engine).has_table("users")
@@ -347,3 +350,40 @@ def rollback(session: Session) -> None:
     """Roll back and forget the after-commit callbacks."""
     session.info.pop(_AFTER_COMMIT, None)
     session.rollback()
+
+
+def upgrade_additively(engine: Engine) -> list[str]:
+    """What a newer release added to tables an instance already has: missing columns (with
+    their default for the rows already there) and missing or changed indexes. Nothing is
+    dropped but an index whose columns changed. The statements run."""
+    done: list[str] = []
+    seen = inspect(engine)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            if not seen.has_table(table.name):
+                continue
+            have = {column["name"] for column in seen.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                statement = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
+                default = getattr(column.default, "arg", None)
+                if isinstance(default, bool | int | float | str) and not callable(default):
+                    literal = column.type.literal_processor(engine.dialect)
+                    value = literal(default) if literal else repr(default)
+                    statement += f" DEFAULT {value}"
+                connection.execute(text(statement))
+                done.append(statement)
+            indexes = {i["name"]: i["column_names"] for i in seen.get_indexes(table.name)}
+            for index in table.indexes:
+                wanted = [column.name for column in index.columns]
+                if indexes.get(str(index.name)) == wanted:
+                    continue
+                if index.name in indexes:
+                    index.drop(connection)
+                index.create(connection)
+                done.append(f"index {index.name}")
+    for statement in done:
+        log.info("schema upgraded: %s", statement)
+    return done
