@@ -709,6 +709,19 @@ def variants(chosen: Choices) -> list[tuple[str, dict[str, str]]]:
 _NEXT = re.compile(r'rel="next" href="([^"]+)"')
 
 
+def _repeat(client: Any, username: str, label: str, url: str, warmup: int, times: int) -> dict:
+    """Figures of `times` requests of one page after `warmup` more, printed as they come."""
+    for _ in range(warmup):
+        timed_get(client, url)
+    figures = summary([timed_get(client, url)[0] for _ in range(times)]) | {"url": url}
+    print(
+        f"  {username:<15} {label:<42} p50 {figures['p50_ms']:7.1f}"
+        f"  p95 {figures['p95_ms']:7.1f}  p99 {figures['p99_ms']:7.1f} ms",
+        flush=True,
+    )
+    return figures
+
+
 def measure_role(
     app: Any, username: str, project_id: int, chosen: Choices, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -726,16 +739,7 @@ def measure_role(
             link = _NEXT.search(body)
             assert link, f"{label}: no next page"
             url = html.unescape(link.group(1))
-        for _ in range(args.warmup):
-            timed_get(client, url)
-        times = [timed_get(client, url)[0] for _ in range(args.requests)]
-        found["queue"][label] = summary(times) | {"url": url}
-        figures = found["queue"][label]
-        print(
-            f"  {username:<15} {label:<42} p50 {figures['p50_ms']:7.1f}"
-            f"  p95 {figures['p95_ms']:7.1f}  p99 {figures['p99_ms']:7.1f} ms",
-            flush=True,
-        )
+        found["queue"][label] = _repeat(client, username, label, url, args.warmup, args.requests)
     details = chosen.details
     for sid in details[-10:]:
         timed_get(client, f"/projects/{project_id}/submissions/{sid}")
@@ -752,16 +756,8 @@ def measure_role(
     )
     for label, query in (("dashboard", ""), ("dashboard, by enumerator", "?level=enumerator")):
         url = f"/projects/{project_id}/dashboard{query}"
-        for _ in range(args.warmup):
-            timed_get(client, url)
-        times = [timed_get(client, url)[0] for _ in range(max(10, args.requests // 5))]
-        found["queue"][label] = summary(times) | {"url": url}
-        figures = found["queue"][label]
-        print(
-            f"  {username:<15} {label:<42} p50 {figures['p50_ms']:7.1f}"
-            f"  p95 {figures['p95_ms']:7.1f}  p99 {figures['p99_ms']:7.1f} ms",
-            flush=True,
-        )
+        times = max(10, args.requests // 5)
+        found["queue"][label] = _repeat(client, username, label, url, args.warmup, times)
     found["choices"] = {
         "common_rule": chosen.common_rule,
         "rare_rule": chosen.rare_rule,
