@@ -1,9 +1,10 @@
 """The review pages in a real headless Chromium (Debian's chromium, driven by Playwright), on
 the demo's data: sign in, filter the queue, open a flagged submission, return it for a
 revisit (and see the household back on the enumerator's phone over OpenRosa), approve
-another and export the approved results. Screenshots of the queue and the detail page go
-to the test's directory, and to VERIVALI_SCREENSHOT_DIR when set (docs/screenshots/ is
-made that way)."""
+another and export the approved results; the dashboard; a designer publishing a broken,
+then a good XLSForm. Screenshots of the queue, the detail page, the dashboard and the
+refused form go to the test's directory, and to VERIVALI_SCREENSHOT_DIR when set
+(docs/screenshots/ is made that way)."""
 
 from __future__ import annotations
 
@@ -157,6 +158,43 @@ def test_a_koordinator_reads_the_dashboard_in_chromium(
             bar.click()
             page.wait_for_url(f"**/reviews?rule={rule}")
             assert page.locator("table.queue tbody tr a").count() > 0
+            assert not errors, errors
+        finally:
+            browser.close()
+
+
+BROKEN_FORM = (
+    "| survey |\n| | type | name | label |\n| | text | nama | Nama |\n| | tex | umur | Umur |\n"
+    "| settings |\n| | form_id |\n| | uji_rusak |\n"
+)
+GOOD_FORM = (
+    "| survey |\n| | type | name | label |\n| | text | nama | Nama |\n| | integer | umur | Umur |\n"
+    "| settings |\n| | form_id | version |\n| | uji_baik | 2026112401 |\n"
+)
+
+
+def test_a_designer_publishes_in_chromium(live: str, demo: int, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A broken XLSForm shows pyxform's sheet and row; a good one is published and listed."""
+    broken, good = tmp_path / "uji_rusak.md", tmp_path / "uji_baik.md"
+    broken.write_text(BROKEN_FORM, encoding="utf-8")
+    good.write_text(GOOD_FORM, encoding="utf-8")
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            forms = f"{live}/projects/{demo}/forms"
+            page, errors = signed_in_page(browser, forms, "desainer")
+            assert page.locator("tr[data-form=verval_ruta]").count() == 1
+            page.set_input_files("input[name=xlsform]", str(broken))
+            page.click("button.primary")
+            page.wait_for_load_state()
+            text = page.inner_text("main")
+            assert "Tidak ada yang diterbitkan" in text and "tex" in text
+            shoot(page, tmp_path, "form_refused.png")
+            page.set_input_files("input[name=xlsform]", str(good))
+            page.click("button.primary")
+            page.wait_for_url("**/forms/uji_baik")
+            assert "2026112401" in page.inner_text("main")
+            shoot(page, tmp_path, "form_published.png")
             assert not errors, errors
         finally:
             browser.close()
