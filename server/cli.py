@@ -246,7 +246,8 @@ def forms() -> None:
 @click.option(
     "--rules",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Rule settings (TOML); default: the .toml file beside the form, if any.",
+    help="Rule settings (TOML); default: the .toml file beside the form, else the current "
+    "version's settings.",
 )
 def forms_publish(path: Path, project_id: int, media: tuple[Path, ...], rules: Path | None) -> None:
     """Convert an XLSForm (.xlsx .xls .csv .md), check it with JavaRosa and publish it."""
@@ -258,7 +259,14 @@ def forms_publish(path: Path, project_id: int, media: tuple[Path, ...], rules: P
             raise CliError(f"no such file: {file}")
     with unit_of_work() as (svc, session):
         result = forms_service.do_publish_form(
-            session, svc.settings, svc.store, project_id, path, list(media), rules_path=rules
+            session,
+            svc.settings,
+            svc.store,
+            project_id,
+            path,
+            list(media),
+            rules_path=rules,
+            keep_rules=True,
         )
         line = _publish_line(result)
         validation_jobs.notify_all(session, svc, result.rechecks)

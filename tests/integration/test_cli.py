@@ -10,11 +10,12 @@ import io
 import json
 import os
 import re
+import sqlite3
 import stat
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import closing, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -455,3 +456,26 @@ def test_forms_list_json_and_state_with_project(fresh: dict[str, str]) -> None:
     assert outcome.lines == ["kunjungan_rumah closing"]
     rows = json.loads(run_inline(fresh, "forms", "list", "--json").out)
     assert {r["project_id"]: r["state"] for r in rows} == {1: "open", 2: "closing"}
+
+
+def test_a_new_version_without_settings_keeps_the_current_ones(
+    fresh: dict[str, str], tmp_path: Path
+) -> None:
+    """Publishing a new version with no .toml beside it keeps the form's rule settings."""
+    first = run_inline(
+        fresh, "forms", "publish", str(ROOT / "forms" / "verval_ruta.md"), "--project", "1"
+    )
+    assert first.code == 0, first
+    text = (ROOT / "forms" / "verval_ruta.md").read_text(encoding="utf-8")
+    newer = tmp_path / "verval_ruta.md"
+    newer.write_text(text.replace("| 2026112301 |", "| 2026112402 |"), encoding="utf-8")
+    second = run_inline(fresh, "forms", "publish", str(newer), "--project", "1")
+    assert second.code == 0 and "2026112402" in second.out, second
+    database = fresh["VERIVALI_DATABASE_URL"].removeprefix("sqlite:///")
+    with closing(sqlite3.connect(database)) as connection:
+        kept = connection.execute(
+            "SELECT version, rule_settings IS NOT NULL FROM form_versions"
+            " JOIN forms ON forms.id = form_versions.form_id WHERE xml_form_id = 'verval_ruta'"
+            " ORDER BY form_versions.id"
+        ).fetchall()
+    assert kept == [("2026112301", 1), ("2026112402", 1)]
