@@ -4,7 +4,7 @@ and the targets they hold). Thin: access decides reach, queries count, metrics s
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,10 +44,6 @@ OUTCOME_NAMES = {
 }
 
 
-def _day_start(day: date, zone: str) -> datetime:
-    return datetime.combine(day, time(), ZoneInfo(zone))
-
-
 def _labels(level: str, keys: set[metrics.Key], people: dict[int, str]) -> dict[Any, str]:
     """What each row of a progress level is called: region names, team names, people."""
     if level in ("kecamatan", "village"):
@@ -77,8 +73,12 @@ def dashboard_page(project_id: int) -> Response:
     scope = access_review(session, require_viewer(), project_id)
     view = metrics.parse(request.args)
     zone = i18n.zone()
-    start = _day_start(view.received_from, zone) if view.received_from else None
-    end = _day_start(view.received_to + timedelta(days=1), zone) if view.received_to else None
+    start = review_queries.day_start(view.received_from, zone) if view.received_from else None
+    end = (
+        review_queries.day_start(view.received_to + timedelta(days=1), zone)
+        if view.received_to
+        else None
+    )
     reach = scope.submitters
 
     teams = assignment_queries.team_names_by_user(session, project_id)
@@ -102,7 +102,10 @@ def dashboard_page(project_id: int) -> Response:
     )
 
     first, last = metrics.chart_days(view, datetime.now(ZoneInfo(zone)).date())
-    days = (_day_start(first, zone), _day_start(last + timedelta(days=1), zone))
+    days = (
+        review_queries.day_start(first, zone),
+        review_queries.day_start(last + timedelta(days=1), zone),
+    )
     daily = queries.daily_counts(session, project_id, reach, *days, zone)
     columns, top = metrics.day_columns(daily, first, last)
     rules = queries.rule_counts(session, project_id, reach, start, end)

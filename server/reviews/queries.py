@@ -117,7 +117,8 @@ class QueueRow:
     escalated: bool
 
 
-def _day_start(day: date, zone: str) -> datetime:
+def day_start(day: date, zone: str) -> datetime:
+    """Midnight starting `day` in `zone` (the queue's and the dashboard's date filters)."""
     return datetime.combine(day, time(), ZoneInfo(zone))
 
 
@@ -151,9 +152,9 @@ def _filtered(
     if view.enumerator is not None:
         query = query.where(Submission.submitter_id == view.enumerator)
     if view.received_from:
-        query = query.where(Submission.created_at >= _day_start(view.received_from, zone))
+        query = query.where(Submission.created_at >= day_start(view.received_from, zone))
     if view.received_to:
-        end = _day_start(view.received_to + timedelta(days=1), zone)
+        end = day_start(view.received_to + timedelta(days=1), zone)
         query = query.where(Submission.created_at < end)
     if view.escalated:
         query = query.where(Submission.escalated.is_(True))
